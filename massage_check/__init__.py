@@ -1,0 +1,1 @@
+"""massage_check"""
