@@ -14,6 +14,7 @@ COMMANDS = [
     "massage_check.commands.text",
     "massage_check.commands.evaluate",
     "massage_check.commands.rules_check",
+    "massage_check.commands.models",
 ]
 
 
