@@ -12,8 +12,9 @@ DEV=0
 # Runtime: espeak-ng (pyttsx3's Linux driver), PortAudio (sounddevice), aplay.
 APT="python3-venv python3-pip espeak-ng libespeak-ng1 libportaudio2 alsa-utils"
 # Tests: a virtual microphone (PulseAudio null sink), sox for audio checks,
-# a second synthesiser (flite) for voices the model never trained on.
-DEV_APT="sox pulseaudio pulseaudio-utils libasound2-plugins flite"
+# a second synthesiser (flite) for voices the model never trained on,
+# headless Chromium + its WebDriver for the staff review page tests.
+DEV_APT="sox pulseaudio pulseaudio-utils libasound2-plugins flite chromium chromium-driver"
 [ "$DEV" = 1 ] && APT="$APT $DEV_APT"
 
 SUDO=""

@@ -1,0 +1,1 @@
+"""Staff review page: a small Flask app over the transcript store (see app.py)."""

@@ -1,0 +1,115 @@
+"""Record a dialog into the store without ever letting storage break the dialog.
+
+Why a wrapper: a full disk or a read-only data dir must not leave a patient
+hanging mid-question. Every store call is guarded; the first failure is
+reported once (to staff, via `warn`), later turns are kept in memory, and at the
+end the whole transcript is written again in one go in case the problem has
+cleared (e.g. space was freed). `errors` tells the front-end what went wrong.
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from massage_check.store.db import TranscriptStore, _plain
+from massage_check.store.errors import StorageError
+
+
+def _stderr(message: str) -> None:
+    print(f"massage-check: warning: {message}", file=sys.stderr)
+
+
+class SafeRecorder:
+    """Guarded front-end to a TranscriptStore.
+
+        rec = SafeRecorder.open()                       # from config; never raises StorageError
+        dm = DialogManager(q, on_turn=rec.on_turn)
+        rec.begin(dm.transcript)                        # may come before or after the first turn
+        ...
+        rec.finish(dm.transcript)
+    """
+
+    def __init__(self, store: TranscriptStore | None, opener: Callable[[], TranscriptStore] | None = None,
+                 warn: Callable[[str], None] = _stderr) -> None:
+        self.store = store
+        self._opener = opener
+        self._warn = warn
+        self.errors: list[StorageError] = []
+        self.session_id: str | None = None
+        self._pending: list[dict[str, Any]] = []
+        self._failed = False
+
+    @classmethod
+    def open(cls, data_dir: Path | str | None = None, cfg: Any = None,
+             warn: Callable[[str], None] = _stderr) -> SafeRecorder:
+        """Open the configured store (or `data_dir`); a failure is recorded, not raised."""
+        if data_dir is not None:
+            def opener() -> TranscriptStore:
+                return TranscriptStore.open(data_dir)
+        else:
+            def opener() -> TranscriptStore:
+                return TranscriptStore.from_config(cfg)
+        rec = cls(None, opener, warn)
+        rec.store = rec._guard(opener)
+        if rec.store is not None:
+            for notice in rec.store.report.notices:
+                warn(notice)
+        return rec
+
+    @property
+    def ok(self) -> bool:
+        """True while nothing has failed (the stored session is complete so far)."""
+        return not self.errors
+
+    def _guard(self, call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except StorageError as exc:
+            if not self.errors:
+                self._warn(f"transcript not saved: {exc}")
+            self.errors.append(exc)
+            self._failed = True
+            return None
+
+    def begin(self, meta: Mapping[str, Any] | Any) -> None:
+        """Start the stored session; turns that arrived earlier are written now."""
+        if self.store is None or self.session_id is not None:
+            return
+        self.session_id = self._guard(lambda: self.store.begin_session(_plain(meta)))
+        if self.session_id is not None:
+            pending, self._pending = self._pending, []
+            for turn in pending:
+                self.on_turn(turn)
+
+    def on_turn(self, turn: Mapping[str, Any] | Any) -> None:
+        """The DialogManager `on_turn` callback: commit this turn now."""
+        data = _plain(turn)
+        if self.store is None or self.session_id is None:
+            self._pending.append(data)
+            return
+        sid, store = self.session_id, self.store
+        self._guard(lambda: store.add_turn(sid, data))
+
+    def finish(self, transcript: Mapping[str, Any] | Any) -> str | None:
+        """Record the result. After any earlier failure, rewrite the whole transcript."""
+        record = _plain(transcript)
+        if self.store is None and self._opener is not None:
+            self.store = self._guard(self._opener)  # the problem may have cleared
+        if self.store is None:
+            return None
+        store = self.store
+        if self._failed or self.session_id is None:
+            if self.session_id:
+                record = {**record, "session_id": self.session_id}
+            sid = self._guard(lambda: store.save_transcript(record))
+            if sid:
+                self.session_id = sid
+            return sid
+        sid = self.session_id
+        self._guard(lambda: store.finish_session(
+            sid, record.get("outcome"), record.get("rules") or [], record.get("explanation"),
+            record.get("answers") or {}, record.get("ended_by"),
+            completed=record.get("completed"), ended_at=record.get("ended_at")))
+        return None if self._failed else sid
