@@ -1,0 +1,60 @@
+"""`massage-check text`: the whole check on the keyboard, or with answers piped on stdin.
+
+The same DialogManager as the voice loop; typed lines are the "heard" text
+(confidence None: typed answers are never asked to be confirmed). End of input
+counts as silence, so a short script still ends the session politely.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from dialog import DialogManager, Heard, Prompt
+
+from .common import add_rules_option, format_result, load_rules
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("text", help="run the check by typing answers (or piping them, one per line)")
+    add_rules_option(p)
+    p.add_argument("--transcript", metavar="FILE", type=Path, help="write the session transcript as JSON")
+    p.add_argument("--quiet", action="store_true", help="print only the result (for scripts)")
+    p.set_defaults(func=run)
+
+
+def show(prompts: list[Prompt], out: TextIO, quiet: bool) -> None:
+    if quiet:
+        return
+    for p in prompts:
+        out.write(p.text + "\n")
+    out.flush()
+
+
+def run_session(dm: DialogManager, inp: TextIO, out: TextIO, quiet: bool = False) -> None:
+    interactive = inp.isatty()
+    show(dm.start(), out, quiet)
+    exhausted = False
+    while not dm.finished:
+        if interactive and not quiet:
+            out.write("> ")
+            out.flush()
+        line = "" if exhausted else inp.readline()
+        if line == "":
+            exhausted = True  # end of input: treated as silence until the dialog ends
+        elif not interactive and not quiet:
+            out.write(f"> {line.strip()}\n")
+        show(dm.handle(Heard(line.strip())), out, quiet)
+
+
+def run(args: argparse.Namespace) -> int:
+    q = load_rules(args.rules)
+    dm = DialogManager(q, mode="text")
+    run_session(dm, sys.stdin, sys.stdout, args.quiet)
+    print()
+    print(format_result(dm.result))
+    if args.transcript:
+        path = dm.transcript.write(args.transcript)
+        print(f"\nTranscript written to {path}")
+    return 0
