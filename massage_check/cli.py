@@ -15,6 +15,7 @@ COMMANDS = [
     "massage_check.commands.evaluate",
     "massage_check.commands.rules_check",
     "massage_check.commands.models",
+    "massage_check.commands.transcripts",
 ]
 
 
