@@ -362,8 +362,12 @@ def fetch_model(name: str, models_dir: Path, *, base_url: str | None = None, url
     expected_size = entry.size if entry else None
     expected_sha = entry.sha256 if entry else None
 
-    size, resumed_from = download(src, part, expected_size=expected_size, timeout=timeout,
-                                  progress=progress, label=name)
+    try:
+        size, resumed_from = download(src, part, expected_size=expected_size, timeout=timeout,
+                                      progress=progress, label=name)
+    except UserError:
+        _remove_if_empty(models_dir / DOWNLOADS)  # a kept partial file keeps the directory
+        raise
     try:
         if expected_size is not None and size != expected_size:
             raise FetchError(f"{src}: downloaded {size} bytes but the catalog pins {expected_size}: "
