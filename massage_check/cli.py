@@ -10,17 +10,16 @@ import argparse
 import importlib
 import sys
 
+from massage_check.errors import UserError  # noqa: F401  (re-exported: commands raise it)
+
 COMMANDS = [
     "massage_check.commands.text",
     "massage_check.commands.evaluate",
     "massage_check.commands.rules_check",
     "massage_check.commands.models",
     "massage_check.commands.transcripts",
+    "massage_check.commands.review",
 ]
-
-
-class UserError(Exception):
-    """A problem the user can fix: printed as one clear message, exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
