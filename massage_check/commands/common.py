@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rules import Evaluation, Questionnaire, RulesError, load_questionnaire
 
-from ..cli import UserError
+from ..errors import UserError
 
 
 def add_rules_option(parser: argparse.ArgumentParser) -> None:

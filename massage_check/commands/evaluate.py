@@ -8,7 +8,7 @@ from pathlib import Path
 from rules import RulesError, evaluate, validate_answers
 from rules.yamlsource import LDict, load_yaml
 
-from ..cli import UserError
+from ..errors import UserError
 from .common import add_rules_option, format_result, load_rules
 
 
