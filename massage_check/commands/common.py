@@ -15,7 +15,10 @@ def add_rules_option(parser: argparse.ArgumentParser) -> None:
                         help="questionnaire/rules YAML (default: the packaged rules/massage.yaml)")
 
 
-def load_rules(path: Path | None) -> Questionnaire:
+def load_rules(path: Path | None, cfg=None) -> Questionnaire:
+    """The rules from --rules, else config `rules_file`, else the packaged file."""
+    if path is None and cfg is not None and cfg.get("rules_file"):
+        path = Path(cfg["rules_file"]).expanduser()
     try:
         return load_questionnaire(path)
     except RulesError as exc:

@@ -13,6 +13,7 @@ from typing import TextIO
 
 from dialog import DialogManager, Heard, Prompt
 
+from ..config import load_config
 from .common import add_rules_option, format_result, load_rules
 
 
@@ -49,8 +50,9 @@ def run_session(dm: DialogManager, inp: TextIO, out: TextIO, quiet: bool = False
 
 
 def run(args: argparse.Namespace) -> int:
-    q = load_rules(args.rules)
-    dm = DialogManager(q, mode="text")
+    cfg = load_config()
+    q = load_rules(args.rules, cfg)
+    dm = DialogManager(q, mode="text", confidence_threshold=cfg["confidence_threshold"])
     run_session(dm, sys.stdin, sys.stdout, args.quiet)
     print()
     print(format_result(dm.result))
