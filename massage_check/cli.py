@@ -19,6 +19,9 @@ COMMANDS = [
     "massage_check.commands.models",
     "massage_check.commands.transcripts",
     "massage_check.commands.review",
+    "massage_check.commands.run",
+    "massage_check.commands.demo",
+    "massage_check.commands.devices",
 ]
 
 

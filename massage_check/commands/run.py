@@ -1,0 +1,186 @@
+"""`massage-check run`: the hands-free check, microphone in, speech out.
+
+Kiosk mode (default): idle until a start phrase ("start", "hello", "check my
+symptoms"), one session, back to idle, for as long as it runs. `--audio-in
+FILE.wav` replaces the microphone with a file and runs one session at once.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from massage_check.errors import UserError
+
+from .common import add_rules_option, load_rules
+
+
+def add_voice_options(p: argparse.ArgumentParser) -> None:
+    add_rules_option(p)
+    p.add_argument("--model", metavar="NAME_OR_PATH", help="speech model (default: config `model`)")
+    p.add_argument("--no-speak", action="store_true", help="print prompts instead of speaking them")
+    p.add_argument("--prompts-dir", metavar="DIR", type=Path,
+                   help="write each prompt as a WAV file into DIR (and print it) instead of speaking")
+    p.add_argument("--voice", help="espeak-ng voice for prompts (default: config voice_tts_voice)")
+    p.add_argument("--speaker-device", help="output device index or name (see `massage-check devices`)")
+    p.add_argument("--transcript", metavar="FILE", type=Path, help="write the session transcript as JSON")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what is heard and timings to stderr")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="the hands-free voice check (microphone, or --audio-in FILE.wav)",
+                       description="Hands-free voice check. Without --audio-in: kiosk mode, waiting for "
+                       "'start' or 'hello', one session at a time, until stopped (Ctrl-C or SIGTERM).")
+    add_voice_options(p)
+    p.add_argument("--audio-in", metavar="FILE.wav", type=Path,
+                   help="use a WAV file (any rate, mono or stereo) as the microphone: one session, at once")
+    p.add_argument("--device", help="microphone index or name (default: config voice_mic_device)")
+    p.add_argument("--sessions", type=int, metavar="N", help="kiosk: stop after N sessions")
+    p.add_argument("--no-store", action="store_true", help="kiosk: do not save transcripts for staff review")
+    p.set_defaults(func=run)
+
+
+def settings_from(args: argparse.Namespace) -> Any:
+    from massage_check import config
+    from voice.app import VoiceSettings
+
+    cfg = config.load_config()
+    s = VoiceSettings.from_config(cfg, config.models_dir(cfg))
+    overrides: dict[str, Any] = {}
+    if getattr(args, "model", None):
+        overrides["model"] = args.model
+    if getattr(args, "voice", None):
+        overrides["voice"] = args.voice
+    if getattr(args, "speaker_device", None):
+        overrides["speaker_device"] = args.speaker_device
+    if getattr(args, "device", None):
+        overrides["mic_device"] = args.device
+    from dataclasses import replace
+
+    return replace(s, **overrides), cfg
+
+
+def setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
+                        format="massage-check: %(message)s")
+
+
+def build_speaker(args: argparse.Namespace, settings: Any) -> Any:
+    from voice.app import make_speaker
+    from voice.speaker import SpeechUnavailable, VoiceNotFound
+
+    try:
+        return make_speaker(settings, speak=not args.no_speak, prompts_dir=args.prompts_dir)
+    except (VoiceNotFound, SpeechUnavailable) as exc:
+        raise UserError(str(exc)) from None
+
+
+def build_loop(args: argparse.Namespace, settings: Any, cfg: Any, source: Any, speaker: Any, mode: str,
+               **hooks: Any) -> Any:
+    from models.registry import ModelError
+    from voice.app import make_loop
+
+    q = load_rules(args.rules, cfg)
+    try:
+        return make_loop(settings, source, speaker, q, mode=mode, **hooks)
+    except ModelError as exc:
+        raise UserError(str(exc)) from None
+
+
+def print_result(report: Any, out: Any = None) -> None:
+    out = out or sys.stdout
+    t = report.transcript
+    print(f"\nOutcome: {t.get('outcome')} (ended by {t.get('ended_by')}"
+          f"{', abandoned' if report.abandoned else ''})", file=out)
+    if t.get("explanation"):
+        print(t["explanation"], file=out)
+    out.flush()
+
+
+def write_transcript(path: Path | None, record: dict[str, Any]) -> None:
+    if path is None:
+        return
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    print(f"Transcript written to {path}")
+
+
+def run(args: argparse.Namespace) -> int:
+    setup_logging(args.verbose)
+    settings, cfg = settings_from(args)
+    speaker = build_speaker(args, settings)
+    if args.audio_in is not None:
+        return run_file(args, settings, cfg, speaker)
+    return run_kiosk(args, settings, cfg, speaker)
+
+
+def run_file(args: argparse.Namespace, settings: Any, cfg: Any, speaker: Any) -> int:
+    from voice.audio import AudioFormatError
+    from voice.sources import WavFileSource
+
+    try:
+        source = WavFileSource(args.audio_in)
+    except AudioFormatError as exc:
+        raise UserError(str(exc)) from None
+    loop = build_loop(args, settings, cfg, source, speaker, mode="voice")
+    report = loop.run_session()
+    print_result(report)
+    write_transcript(args.transcript, report.transcript)
+    return 0
+
+
+def run_kiosk(args: argparse.Namespace, settings: Any, cfg: Any, speaker: Any) -> int:
+    from voice.app import device_arg
+    from voice.sources import AudioUnavailable, MicrophoneSource
+
+    source = MicrophoneSource(device_arg(settings.mic_device), guard_seconds=settings.guard_seconds)
+    try:
+        source.open()
+    except AudioUnavailable as exc:
+        raise UserError(str(exc)) from None
+
+    store = None
+    if not args.no_store:
+        from massage_check.store import SafeRecorder
+
+        store = SafeRecorder.open(cfg=cfg)
+    current: list[Any] = [None]
+
+    def on_dialog(dm: Any) -> None:
+        if store is not None:
+            from massage_check.store import SafeRecorder
+
+            current[0] = SafeRecorder(store.store, store._opener)
+            current[0].begin(dm.transcript)
+
+    def on_turn(turn: Any) -> None:
+        if current[0] is not None:
+            current[0].on_turn(turn)
+
+    loop = build_loop(args, settings, cfg, source, speaker, mode="voice", on_turn=on_turn, on_dialog=on_dialog)
+
+    def on_session(report: Any) -> None:
+        if current[0] is not None:
+            current[0].finish(report.transcript)
+            current[0] = None
+        print_result(report)
+        write_transcript(args.transcript, report.transcript)
+        print("massage-check: ready: say \"start\" or \"hello\" to begin", flush=True)
+
+    def stop(*_: Any) -> None:
+        loop.stop_event.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
+    print("massage-check: ready: say \"start\" or \"hello\" to begin", flush=True)
+    try:
+        loop.kiosk(sessions=args.sessions, on_session=on_session)
+    finally:
+        source.close()
+    return 0

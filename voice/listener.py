@@ -1,0 +1,174 @@
+"""One listening turn: audio blocks in, one utterance (or "nothing heard") out.
+
+Endpointing is tuned for short answers ("yes", "not sure"): the decoder's own
+endpoint rules (conf/model.conf) are often half a second or more, so an energy
+detector also ends the turn after `end_silence` of quiet following speech once
+the decoder has some text. Timing runs on the audio clock (seconds of audio
+read), so a WAV file fed faster than real time behaves like a live microphone,
+and a lost microphone (no audio) makes the dialog wait instead of time out.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from .audio import SAMPLE_RATE, rms_dbfs
+from .recognizer import Hypothesis, Recognizer
+from .sources import AudioSource
+
+
+@dataclass(frozen=True)
+class ListenConfig:
+    no_input_seconds: float = 8.0  # nothing said for this long: "nothing heard"
+    max_utterance_seconds: float = 6.0  # cut off a long monologue after this much speech
+    end_silence: float = 0.3  # quiet after speech that ends an answer
+    speech_margin_db: float = 12.0  # a block this far above the noise floor is speech
+    min_speech_blocks: int = 2  # ... for this many blocks in a row
+    read_timeout: float = 0.25  # how long one blocking read may wait
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """The outcome of one listening turn, with timing for latency measurements."""
+
+    hypothesis: Hypothesis  # text "" = nothing heard
+    audio_seconds: float  # audio consumed during the turn
+    speech_end_audio: float | None  # audio-clock time the patient stopped speaking
+    endpoint_audio: float | None  # audio-clock time the turn was ended
+    endpoint_wall: float  # time.monotonic() when the final text was ready
+    reason: str  # "endpoint" | "silence" | "max_length" | "no_input" | "exhausted"
+
+    @property
+    def heard(self) -> bool:
+        return bool(self.hypothesis.text)
+
+    @property
+    def endpoint_delay(self) -> float:
+        """Audio time from the end of speech to the endpoint decision."""
+        if self.speech_end_audio is None or self.endpoint_audio is None:
+            return 0.0
+        return max(0.0, self.endpoint_audio - self.speech_end_audio)
+
+
+class NoiseFloor:
+    """Background level: the 10th percentile of the last ~2 s of block levels.
+
+    Kept across turns by the caller so a turn that starts mid-word still knows
+    what quiet sounds like in this room.
+    """
+
+    def __init__(self, initial_db: float | None = None, window: int = 40):
+        self.levels: deque[float] = deque(maxlen=window)
+        if initial_db is not None:
+            self.levels.append(initial_db)
+
+    def update(self, level: float) -> float:
+        self.levels.append(level)
+        return self.value
+
+    @property
+    def value(self) -> float:
+        if not self.levels:
+            return -100.0
+        ordered = sorted(self.levels)
+        return ordered[len(ordered) // 10]
+
+
+@dataclass
+class _Energy:
+    run: int = 0
+    speech: bool = False
+    last_loud: float | None = None
+
+
+def listen(
+    source: AudioSource,
+    recognizer: Recognizer,
+    phrases: Sequence[str] | None,
+    cfg: ListenConfig = ListenConfig(),
+    stop: Callable[[], bool] | None = None,
+    wall_timeout: float | None = None,
+    floor: NoiseFloor | None = None,
+) -> Utterance:
+    """Listen until an answer, silence, or the source runs out.
+
+    `stop` lets a caller (kiosk shutdown) end the wait early; `wall_timeout`
+    bounds waiting in wall-clock seconds (abandonment when the mic delivers nothing).
+    """
+    recognizer.begin(phrases)
+    floor = floor or NoiseFloor()
+    pos = 0.0  # audio clock
+    rec_base = 0.0  # audio-clock time of the recognizer's last reset (its word times start there)
+    energy = _Energy()
+    speech_start: float | None = None
+    has_text = False
+    wall_start = time.monotonic()
+    block_s = 0.0
+    reason = "no_input"
+
+    def speech_end(hyp: Hypothesis) -> float | None:
+        end = hyp.speech_end
+        if end is not None and rec_base + end <= pos:
+            return rec_base + end
+        return energy.last_loud
+
+    def finish(why: str) -> Utterance:
+        hyp = recognizer.result()
+        heard = bool(hyp.text)
+        return Utterance(hyp, pos, speech_end(hyp) if heard else None, pos if heard else None,
+                         time.monotonic(), why)
+
+    while True:
+        if stop is not None and stop():
+            return finish("stopped")
+        if wall_timeout is not None and time.monotonic() - wall_start > wall_timeout:
+            return finish("no_input")
+        pcm = source.read(cfg.read_timeout)
+        if pcm is None:
+            if source.exhausted:
+                return finish("exhausted")
+            continue
+        block_s = len(pcm) / 2 / SAMPLE_RATE
+        pos += block_s
+        fired = recognizer.accept(pcm)
+        level = rms_dbfs(pcm)
+        if not floor.levels:
+            floor.update(level)
+        loud = level > floor.value + cfg.speech_margin_db
+        floor.update(level)
+        if loud:
+            energy.run += 1
+            energy.last_loud = pos
+            if energy.run >= cfg.min_speech_blocks and not energy.speech:
+                energy.speech = True
+                speech_start = pos - energy.run * block_s
+        else:
+            energy.run = 0
+        if fired:
+            hyp = recognizer.result()
+            if hyp.text:
+                return Utterance(hyp, pos, speech_end(hyp), pos, time.monotonic(), "endpoint")
+            # The decoder endpointed on noise: keep listening with a clean slate. The audio
+            # clock keeps counting for the no-input timeout; word times restart at rec_base.
+            recognizer.begin(phrases)
+            rec_base = pos
+            energy = _Energy()
+            speech_start = None
+            has_text = False
+            continue
+        if energy.speech:
+            if not has_text and int(pos / block_s) % 2 == 0:
+                has_text = bool(recognizer.partial())
+            quiet_for = pos - (energy.last_loud or pos)
+            if has_text and quiet_for >= cfg.end_silence:
+                return finish("silence")
+            if speech_start is not None and pos - speech_start >= cfg.max_utterance_seconds:
+                return finish("max_length")
+            if not has_text and quiet_for >= max(1.0, cfg.end_silence * 3):
+                energy.speech = False  # a cough or a bang with no words: wait on
+                speech_start = None
+        if not energy.speech and pos >= cfg.no_input_seconds:
+            return finish("no_input")
+

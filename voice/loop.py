@@ -1,0 +1,218 @@
+"""The speech loop: speak the dialog's prompts, listen for the answer it expects, repeat.
+
+Half duplex: the source is paused while prompts play and resumed (queue flushed,
+guard interval) afterwards, and every turn starts with a reset recognizer, so
+the skill never hears itself. The dialog itself (what to ask, what an answer
+means) is `dialog.DialogManager`; this module only moves audio and text.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+from .listener import ListenConfig, NoiseFloor, Utterance, listen
+from .recognizer import Recognizer, contains_phrase
+from .sources import AudioSource
+from .speaker import Speaker, Spoken
+
+log = logging.getLogger(__name__)
+
+SPEECH_INTENTS = ("yes", "no", "unsure", "repeat", "help", "back", "stop", "slower", "faster", "start")
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    listen: ListenConfig = ListenConfig()
+    abandon_seconds: float = 60.0  # no speech at all for this long: the patient has left
+    idle_prompt: str | None = None  # said when the kiosk becomes idle (None: stay quiet)
+
+
+@dataclass
+class TurnTiming:
+    """Latency of one answer: end of the patient's speech -> first sample of the reply."""
+
+    endpoint_delay: float  # audio time between end of speech and the endpoint decision
+    processing: float  # wall time from the endpoint decision to the first reply sample
+    heard: str
+
+    @property
+    def latency(self) -> float:
+        return self.endpoint_delay + self.processing
+
+
+@dataclass
+class SessionReport:
+    transcript: dict[str, Any]
+    outcome: str | None
+    ended_by: str | None
+    abandoned: bool
+    timings: list[TurnTiming] = field(default_factory=list)
+    spoken: list[Spoken] = field(default_factory=list)
+    started_wall: float = 0.0
+    first_prompt_wall: float | None = None  # monotonic time the first prompt's first sample left
+
+
+def speech_phrases(vocabulary: Any, intents: Iterable[str], runtime_grammar: bool) -> list[str]:
+    """The phrases a recognizer should accept for these intents.
+
+    Static-graph models know only the `spoken` phrases. Runtime-grammar models
+    also get the typed synonyms (real words only: no "y"/"?") plus negators,
+    corrections and fillers, so "um not right" is decoded word for word.
+    """
+    chosen = [i for i in intents if i in SPEECH_INTENTS]
+    if not runtime_grammar:
+        return list(vocabulary.spoken_phrases(tuple(chosen)))
+    phrases: set[str] = set(vocabulary.spoken_phrases(tuple(chosen)))
+    for intent in chosen:
+        phrases.update(vocabulary.phrases(intent))
+    phrases.update(vocabulary.corrections)
+    phrases.update(vocabulary.negators)
+    phrases.update(vocabulary.fillers)
+    return sorted(p for p in phrases if all(len(w) > 1 and w.replace("'", "").isalpha() for w in p.split()))
+
+
+class SpeechLoop:
+    """Runs voice sessions over one source, one recognizer, one speaker."""
+
+    def __init__(
+        self,
+        source: AudioSource,
+        recognizer: Recognizer,
+        speaker: Speaker,
+        vocabulary: Any,
+        make_dialog: Callable[[], Any],
+        runtime_grammar: bool = False,
+        config: LoopConfig = LoopConfig(),
+        heard_type: Any = None,
+        on_heard: Callable[[Utterance], None] | None = None,
+    ):
+        self.source = source
+        self.recognizer = recognizer
+        self.speaker = speaker
+        self.vocabulary = vocabulary
+        self.make_dialog = make_dialog
+        self.runtime_grammar = runtime_grammar
+        self.config = config
+        self.on_heard = on_heard
+        self.floor = NoiseFloor()
+        self.stop_event = threading.Event()
+        if heard_type is None:
+            from dialog import Heard  # noqa: PLC0415
+
+            heard_type = Heard
+        self._heard = heard_type
+
+    # -- pieces -----------------------------------------------------------
+    def speak(self, prompts: Sequence[Any]) -> list[Spoken]:
+        """Say prompts with the microphone deaf; resume listening only after the last sample."""
+        self.source.pause()
+        try:
+            return [self.speaker.say(p.text, getattr(p, "rate", 1.0), getattr(p, "kind", "info"))
+                    for p in prompts if p.text]
+        finally:
+            self.source.resume()
+
+    def hear(self, intents: Iterable[str], wall_timeout: float | None = None,
+             listen_cfg: ListenConfig | None = None) -> Utterance:
+        phrases = speech_phrases(self.vocabulary, intents, self.runtime_grammar)
+        utt = listen(self.source, self.recognizer, phrases, listen_cfg or self.config.listen,
+                     stop=self.stop_event.is_set, wall_timeout=wall_timeout, floor=self.floor)
+        log.info("heard %r (%s, confidence %s)", utt.hypothesis.text, utt.reason, utt.hypothesis.confidence)
+        if self.on_heard is not None:
+            self.on_heard(utt)
+        return utt
+
+    # -- a session ----------------------------------------------------------
+    def run_session(self) -> SessionReport:
+        """One patient, from greeting to result (or abandonment)."""
+        started = time.monotonic()
+        dm = self.make_dialog()
+        prompts = dm.start()
+        report = SessionReport({}, None, None, False, started_wall=started)
+        silent_since = time.monotonic()
+        silent_audio = 0.0
+        pending: Utterance | None = None
+        while True:
+            spoken = self.speak(prompts)
+            report.spoken.extend(spoken)
+            if spoken and report.first_prompt_wall is None:
+                report.first_prompt_wall = spoken[0].started
+            if pending is not None and spoken:
+                report.timings.append(TurnTiming(pending.endpoint_delay,
+                                                 max(0.0, spoken[0].started - pending.endpoint_wall),
+                                                 pending.hypothesis.text))
+            if dm.finished or self.stop_event.is_set():
+                break
+            remaining = self.config.abandon_seconds - (time.monotonic() - silent_since)
+            utt = self.hear(dm.expected, wall_timeout=max(0.5, remaining) if self.source.realtime else None)
+            silent_audio = 0.0 if utt.heard else silent_audio + utt.audio_seconds
+            if utt.heard:
+                silent_since = time.monotonic()
+            abandoned = (
+                (not utt.heard)
+                and (time.monotonic() - silent_since >= self.config.abandon_seconds
+                     or silent_audio >= self.config.abandon_seconds)
+            )
+            if abandoned or utt.reason == "stopped":
+                prompts = self._abandon(dm)
+                report.abandoned = True
+                pending = None
+                continue
+            pending = utt if utt.heard else None
+            prompts = dm.handle(self._heard(text=utt.hypothesis.text, confidence=utt.hypothesis.confidence))
+        record = dm.transcript.to_dict()
+        report.transcript = record
+        report.outcome = record.get("outcome")
+        report.ended_by = record.get("ended_by")
+        return report
+
+    def _abandon(self, dm: Any) -> list[Any]:
+        """End a session nobody is answering any more (result: ask staff)."""
+        abandon = getattr(dm, "abandon", None)
+        if callable(abandon):
+            return list(abandon())
+        prompts: list[Any] = []
+        for _ in range(100):  # the dialog ends a run of "nothing heard" on its own
+            if dm.finished:
+                break
+            prompts = dm.handle(self._heard(text="", confidence=None))
+        return prompts[-2:] if prompts else []
+
+    # -- the kiosk -----------------------------------------------------------
+    def wait_for_start(self) -> Utterance | None:
+        """Idle: listen until a start phrase ("start", "hello", ...). None if stopped."""
+        start_phrases = speech_phrases(self.vocabulary, ("start",), self.runtime_grammar)
+        idle_cfg = ListenConfig(**{**self.config.listen.__dict__, "no_input_seconds": 30.0})
+        while not self.stop_event.is_set():
+            utt = self.hear(("start",), wall_timeout=30.0 if self.source.realtime else None, listen_cfg=idle_cfg)
+            if utt.heard and contains_phrase(utt.hypothesis.text, start_phrases):
+                return utt
+            if utt.reason == "exhausted":
+                return None
+        return None
+
+    def kiosk(self, sessions: int | None = None,
+              on_session: Callable[[SessionReport], None] | None = None) -> int:
+        """Idle -> session -> idle, forever (or `sessions` times). Returns sessions run."""
+        done = 0
+        self.source.resume()
+        while not self.stop_event.is_set() and (sessions is None or done < sessions):
+            if self.wait_for_start() is None:
+                break
+            report = self.run_session()
+            done += 1
+            if on_session is not None:
+                on_session(report)
+            if self.config.idle_prompt:
+                self.speak([_Text(self.config.idle_prompt)])
+        return done
+
+
+@dataclass(frozen=True)
+class _Text:
+    text: str
+    rate: float = 1.0
+    kind: str = "info"

@@ -1,0 +1,100 @@
+"""A synthetic patient: spoken answers made with espeak-ng, for the demo, the tests and the benchmark.
+
+The audio is real speech samples (with a little noise: pure digital silence fools
+decoders) that go through the same recognizer and dialog as a microphone would.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .audio import BLOCK_SECONDS, SAMPLE_RATE, Clip, write_wav
+from .sources import SourceStats
+from .speaker import EspeakSynth
+
+PATIENT_VOICE = "en-gb"  # not the prompt voice (en-us): the skill and the patient sound different
+
+
+def patient_clip(synth: EspeakSynth, text: str, snr_db: float = 30.0, seed: int = 0,
+                 lead_in: float = 0.3, tail: float = 0.8) -> Clip:
+    """`text` spoken at 16 kHz with room noise around and under it."""
+    speech = synth.synth(text).to_rate(SAMPLE_RATE).samples.astype(np.float64)
+    voiced = speech[np.abs(speech) > 0.02 * (np.abs(speech).max() or 1)]
+    rms = float(np.sqrt(np.mean(np.square(voiced)))) if len(voiced) else 1000.0
+    sigma = max(2.0, rms / 10.0 ** (snr_db / 20.0))
+    x = np.concatenate([np.zeros(int(lead_in * SAMPLE_RATE)), speech, np.zeros(int(tail * SAMPLE_RATE))])
+    x += np.random.default_rng(seed).normal(0.0, sigma, len(x))
+    return Clip(np.clip(np.round(x), -32768, 32767).astype(np.int16), SAMPLE_RATE)
+
+
+def conversation_wav(path: str | Path, answers: Sequence[str], voice: str = PATIENT_VOICE,
+                     snr_db: float = 30.0, gap: float = 1.0, seed: int = 0) -> Path:
+    """A WAV of answers separated by `gap` seconds of noise: input for `run --audio-in`."""
+    synth = EspeakSynth(voice)
+    parts = [patient_clip(synth, a, snr_db, seed + i, lead_in=0.3, tail=gap).samples
+             for i, a in enumerate(answers)]
+    return write_wav(path, Clip(np.concatenate(parts) if parts else np.zeros(1600, np.int16), SAMPLE_RATE))
+
+
+class ScriptedPatientSource:
+    """An audio source that answers like a patient: whenever listening resumes it says its next line.
+
+    `next_line()` is asked after every prompt (it can look at the dialog's current
+    question); None means the patient says nothing, and the source reports
+    itself exhausted for that turn, which the loop treats as silence.
+    """
+
+    realtime = False
+
+    def __init__(self, next_line: Callable[[], str | None], voice: str = PATIENT_VOICE,
+                 snr_db: float = 30.0, synth: EspeakSynth | None = None,
+                 on_say: Callable[[str], None] | None = None):
+        self.synth = synth or EspeakSynth(voice)
+        self.next_line = next_line
+        self.snr_db = snr_db
+        self.on_say = on_say
+        self.sample_rate = SAMPLE_RATE
+        self.stats = SourceStats()
+        self._pcm = b""
+        self._pos = 0
+        self._block = int(BLOCK_SECONDS * SAMPLE_RATE) * 2
+        self._listening = False
+        self._count = 0
+        self._cache: dict[str, Clip] = {}
+
+    def open(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def pause(self) -> None:
+        self._listening = False
+
+    def resume(self) -> None:
+        self._listening = True
+        line = self.next_line()
+        self._pos = 0
+        self._pcm = b""
+        if line:
+            clip = self._cache.get(line)
+            if clip is None:
+                clip = self._cache[line] = patient_clip(self.synth, line, self.snr_db, seed=len(self._cache))
+            self._pcm = clip.pcm()
+            self._count += 1
+            if self.on_say is not None:
+                self.on_say(line)
+
+    def read(self, timeout: float) -> bytes | None:
+        if not self._listening or self._pos >= len(self._pcm):
+            return None
+        chunk = self._pcm[self._pos : self._pos + self._block]
+        self._pos += len(chunk)
+        self.stats.blocks += 1
+        return chunk
+
+    @property
+    def exhausted(self) -> bool:
+        return self._pos >= len(self._pcm)
