@@ -6,7 +6,7 @@ import getpass
 import ipaddress
 import sys
 
-from massage_check.cli import UserError
+from massage_check.errors import UserError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

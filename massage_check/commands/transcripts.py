@@ -12,7 +12,7 @@ import sys
 from datetime import date, datetime
 from pathlib import Path
 
-from massage_check.cli import UserError
+from massage_check.errors import UserError
 from massage_check.store import TranscriptStore
 from massage_check.store.export import FORMATS, export_bytes
 

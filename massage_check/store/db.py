@@ -273,8 +273,11 @@ class TranscriptStore:
             row = conn.execute("PRAGMA quick_check").fetchone()
             if row and row[0] == "ok":
                 return None
-        except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) and not _is_corruption(exc):
+        except (sqlite3.DatabaseError, StorageError) as exc:
+            cause = exc.__cause__ if isinstance(exc, StorageError) else exc
+            if not isinstance(cause, sqlite3.DatabaseError) or not _is_corruption(cause):
+                if isinstance(exc, StorageError):
+                    raise
                 raise from_sqlite(self.path, exc) from exc
         self.close()
         stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
@@ -307,11 +310,15 @@ class TranscriptStore:
             try:
                 conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None,
                                        check_same_thread=True)
+            except sqlite3.Error as exc:
+                raise from_sqlite(self.path, exc) from exc
+            try:
                 conn.row_factory = sqlite3.Row
                 conn.execute("PRAGMA foreign_keys=ON")
                 conn.execute("PRAGMA synchronous=FULL")
                 conn.execute("PRAGMA secure_delete=ON")
             except sqlite3.Error as exc:
+                conn.close()
                 raise from_sqlite(self.path, exc) from exc
             self._local.conn = conn
         return conn

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from massage_check.cli import UserError
+from massage_check.errors import UserError
 
 _FIX_DIR = ("Make the directory writable by this user (chown/chmod), or point the "
             "`data_dir` setting or MASSAGE_CHECK_DATA_DIR at a writable directory.")
