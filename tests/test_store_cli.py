@@ -122,3 +122,23 @@ def test_unwritable_data_dir_from_the_cli_is_one_clear_line(tmp_path, monkeypatc
     err = capsys.readouterr().err
     assert err.startswith("massage-check: error: ") and str(blocker) in err and "data_dir" in err
     assert os.path.isfile(blocker)
+
+
+def test_text_session_is_stored_turn_by_turn_and_a_broken_store_does_not_stop_it(tmp_path):
+    env = env_for(tmp_path / "data", tmp_path / "config.yaml")
+    run = subprocess.run([sys.executable, "-m", "massage_check.cli", "text", "--quiet"], input="no\n" * 30,
+                         env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    store = TranscriptStore.open(tmp_path / "data")
+    [summary] = store.list_sessions()
+    rec = store.get_session(summary.id)
+    assert rec["mode"] == "text" and rec["status"] == "completed" and rec["outcome"]
+    assert rec["turns"] and all(t["confidence"] is None for t in rec["turns"] if t["heard"])
+
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    env["MASSAGE_CHECK_DATA_DIR"] = str(blocker / "data")
+    run = subprocess.run([sys.executable, "-m", "massage_check.cli", "text", "--quiet"], input="no\n" * 30,
+                         env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and run.stdout.strip()                  # the patient still got a result
+    assert "transcript not saved" in run.stderr and str(blocker) in run.stderr

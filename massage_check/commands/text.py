@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from dialog import DialogManager, Heard, Prompt
+from massage_check.store import SafeRecorder
 
 from ..config import load_config
 from .common import add_rules_option, format_result, load_rules
@@ -22,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_rules_option(p)
     p.add_argument("--transcript", metavar="FILE", type=Path, help="write the session transcript as JSON")
     p.add_argument("--quiet", action="store_true", help="print only the result (for scripts)")
+    p.add_argument("--no-store", action="store_true",
+                   help="do not save the session in the transcript store for staff review")
     p.set_defaults(func=run)
 
 
@@ -52,8 +55,15 @@ def run_session(dm: DialogManager, inp: TextIO, out: TextIO, quiet: bool = False
 def run(args: argparse.Namespace) -> int:
     cfg = load_config()
     q = load_rules(args.rules, cfg)
-    dm = DialogManager(q, mode="text", confidence_threshold=cfg["confidence_threshold"])
+    # Saved turn by turn for staff review; a storage failure is reported, never fatal.
+    rec = None if args.no_store else SafeRecorder.open(cfg=cfg)
+    dm = DialogManager(q, mode="text", confidence_threshold=cfg["confidence_threshold"],
+                       on_turn=rec.on_turn if rec is not None else None)
+    if rec is not None:
+        rec.begin(dm.transcript)
     run_session(dm, sys.stdin, sys.stdout, args.quiet)
+    if rec is not None:
+        rec.finish(dm.transcript)
     print()
     print(format_result(dm.result))
     if args.transcript:
