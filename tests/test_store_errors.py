@@ -134,3 +134,15 @@ def test_recorder_with_unopenable_store_never_raises(tmp_path):
     assert rec.finish({"mode": "text", "turns": [turn(0)], "outcome": "ask_staff"}) is None
     assert rec.store is None and not rec.ok
     assert len(warnings) == 1 and str(blocker) in warnings[0]
+
+
+def test_next_session_shares_the_store_and_starts_clean(tmp_path):
+    first = SafeRecorder.open(tmp_path / "data", warn=lambda m: None)
+    first.begin({"session_id": "aaaa0001", "mode": "voice"})
+    first.on_turn(turn(0))
+    first.finish({"session_id": "aaaa0001", "outcome": "ask_staff", "ended_by": "result", "turns": [turn(0)]})
+    second = first.next_session()
+    assert second.store is first.store and second.session_id is None and second.ok
+    second.on_turn(turn(0))                        # before begin: kept, written at begin
+    second.begin({"session_id": "aaaa0002", "mode": "voice"})
+    assert len(first.store.get_session("aaaa0002")["turns"]) == 1

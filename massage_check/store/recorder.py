@@ -58,6 +58,10 @@ class SafeRecorder:
                 warn(notice)
         return rec
 
+    def next_session(self) -> SafeRecorder:
+        """A fresh recorder for the next patient, sharing this store (kiosk: one store, many sessions)."""
+        return SafeRecorder(self.store, self._opener, self._warn)
+
     @property
     def ok(self) -> bool:
         """True while nothing has failed (the stored session is complete so far)."""
