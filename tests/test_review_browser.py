@@ -12,6 +12,8 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
 from store_support import add_session, live_server
 
 from massage_check.review.app import ReviewSettings, create_app
@@ -61,11 +63,17 @@ def browser(site, tmp_path_factory):
     driver.quit()
 
 
+def _click_and_wait(browser, element) -> None:
+    """Click a link/button and wait until the next page has replaced this one."""
+    element.click()
+    WebDriverWait(browser, 20).until(EC.staleness_of(element))
+
+
 def _login(browser, site, pin: str) -> None:
     browser.get(site["url"] + "/login")
     browser.find_element(By.ID, "name").send_keys("Nurse K")
     browser.find_element(By.ID, "pin").send_keys(pin)
-    browser.find_element(By.ID, "login").click()
+    _click_and_wait(browser, browser.find_element(By.ID, "login"))
 
 
 def test_no_page_without_a_session_cookie(browser, site):
@@ -95,7 +103,7 @@ def test_log_in_list_open_session_export_log_out(browser, site):
     assert [r.find_element(By.CSS_SELECTOR, "a.open").text for r in rows] == [site["sid"][:8], site["older"][:8]]
     assert "See a doctor first" in rows[0].text
 
-    rows[0].find_element(By.CSS_SELECTOR, "a.open").click()
+    _click_and_wait(browser, rows[0].find_element(By.CSS_SELECTOR, "a.open"))
     assert browser.find_element(By.ID, "sid").text == site["sid"]
     assert browser.find_element(By.ID, "outcome").text == "See a doctor first"
     turns = browser.find_element(By.ID, "turns").text
@@ -103,7 +111,7 @@ def test_log_in_list_open_session_export_log_out(browser, site):
     why = browser.find_element(By.ID, f"rule-{site['rule'].id}").text
     assert site["rule"].source in why
 
-    browser.find_element(By.LINK_TEXT, "← All sessions").click()
+    _click_and_wait(browser, browser.find_element(By.LINK_TEXT, "← All sessions"))
     browser.find_element(By.ID, "export").click()
     deadline = time.monotonic() + 20
     files: list[Path] = []
@@ -116,7 +124,7 @@ def test_log_in_list_open_session_export_log_out(browser, site):
     rows = list(csv.DictReader(io.StringIO(files[0].read_bytes().decode("utf-8-sig"))))
     assert {r["session_id"] for r in rows} == {site["sid"], site["older"]}
 
-    browser.find_element(By.ID, "logout").click()
+    _click_and_wait(browser, browser.find_element(By.ID, "logout"))
     assert browser.current_url.endswith("/login")
     browser.get(site["url"] + "/")
     assert browser.current_url.endswith("/login")

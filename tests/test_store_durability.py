@@ -43,7 +43,9 @@ def _run_and_kill(data, delay: float) -> list[list[str]]:
     child = subprocess.Popen([sys.executable, "-c", WRITER, str(data), str(REPO)],
                              stdout=subprocess.PIPE, text=True)
     lines: list[list[str]] = []
-    reader = threading.Thread(target=lambda: lines.extend(l.split() for l in child.stdout), daemon=True)
+    # only whole lines count: a kill can cut the last one short
+    reader = threading.Thread(target=lambda: lines.extend(l.split() for l in child.stdout if l.endswith("\n")),
+                              daemon=True)
     reader.start()
     time.sleep(delay)
     child.send_signal(signal.SIGKILL)
