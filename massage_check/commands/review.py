@@ -75,7 +75,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     store = TranscriptStore.from_config(cfg)
     for notice in store.report.notices:
         print(f"massage-check: note: {notice}", file=sys.stderr)
-    hosts = {f"{h}:{port}" for h in (host, "127.0.0.1", "localhost", "[::1]")}
+    names = (host, "127.0.0.1", "localhost", "[::1]")
+    hosts = {f"{h}:{port}" for h in names} | (set(names) if port == 80 else set())  # browsers omit :80
     app = create_app(store, ReviewSettings(pin_hash=pin_hash, idle_minutes=int(cfg.get("review_idle_minutes") or 15),
                                            allowed_hosts=None if host in ("0.0.0.0", "::") else frozenset(hosts)))
     store.audit("system", "review_server_start", detail=f"{host}:{port}")
