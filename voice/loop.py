@@ -32,11 +32,27 @@ class LoopConfig:
 
 @dataclass
 class TurnTiming:
-    """Latency of one answer: end of the patient's speech -> first sample of the reply."""
+    """Latency of one answer: end of the patient's speech -> first sample of the reply.
 
-    endpoint_delay: float  # audio time between end of speech and the endpoint decision
+    The endpoint delay is audio time (it is real time on a live microphone), so
+    latencies measured on files equal what a patient would experience, as long
+    as decoding keeps up with real time.
+    """
+
+    utterance: Utterance
     processing: float  # wall time from the endpoint decision to the first reply sample
-    heard: str
+    true_speech_end: float | None = None  # set by benchmarks that know where the speech really ended
+
+    @property
+    def heard(self) -> str:
+        return self.utterance.hypothesis.text
+
+    @property
+    def endpoint_delay(self) -> float:
+        u = self.utterance
+        if self.true_speech_end is not None and u.endpoint_audio is not None:
+            return max(0.0, u.endpoint_audio - self.true_speech_end)
+        return u.endpoint_delay
 
     @property
     def latency(self) -> float:
@@ -106,6 +122,10 @@ class SpeechLoop:
         self._heard = heard_type
 
     # -- pieces -----------------------------------------------------------
+    def speech_end_of(self, utt: Utterance) -> float | None:
+        """Where the answer's speech really ended, if the source knows (synthetic patients do)."""
+        return getattr(self.source, "last_speech_end", None)
+
     def speak(self, prompts: Sequence[Any]) -> list[Spoken]:
         """Say prompts with the microphone deaf; resume listening only after the last sample."""
         self.source.pause()
@@ -141,12 +161,12 @@ class SpeechLoop:
             if spoken and report.first_prompt_wall is None:
                 report.first_prompt_wall = spoken[0].started
             if pending is not None and spoken:
-                report.timings.append(TurnTiming(pending.endpoint_delay,
-                                                 max(0.0, spoken[0].started - pending.endpoint_wall),
-                                                 pending.hypothesis.text))
+                report.timings.append(TurnTiming(pending, max(0.0, spoken[0].started - pending.endpoint_wall),
+                                                 self.speech_end_of(pending)))
             if dm.finished or self.stop_event.is_set():
                 break
             remaining = self.config.abandon_seconds - (time.monotonic() - silent_since)
+            log.info("listening (question %s)", dm.listening_for)
             utt = self.hear(dm.expected, wall_timeout=max(0.5, remaining) if self.source.realtime else None)
             silent_audio = 0.0 if utt.heard else silent_audio + utt.audio_seconds
             if utt.heard:
@@ -187,6 +207,7 @@ class SpeechLoop:
         start_phrases = speech_phrases(self.vocabulary, ("start",), self.runtime_grammar)
         idle_cfg = ListenConfig(**{**self.config.listen.__dict__, "no_input_seconds": 30.0})
         while not self.stop_event.is_set():
+            log.info("listening for a start phrase")
             utt = self.hear(("start",), wall_timeout=30.0 if self.source.realtime else None, listen_cfg=idle_cfg)
             if utt.heard and contains_phrase(utt.hypothesis.text, start_phrases):
                 return utt

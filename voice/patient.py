@@ -17,16 +17,29 @@ from .speaker import EspeakSynth
 PATIENT_VOICE = "en-gb"  # not the prompt voice (en-us): the skill and the patient sound different
 
 
+def speech_end(samples: np.ndarray, rate: int = SAMPLE_RATE, threshold: float = 0.02) -> float:
+    """Seconds to the last sample louder than `threshold` x peak: where clean speech ends."""
+    x = np.abs(samples.astype(np.float64))
+    loud = np.nonzero(x > threshold * (x.max() or 1.0))[0]
+    return float(loud[-1] + 1) / rate if len(loud) else 0.0
+
+
 def patient_clip(synth: EspeakSynth, text: str, snr_db: float = 30.0, seed: int = 0,
                  lead_in: float = 0.3, tail: float = 0.8) -> Clip:
     """`text` spoken at 16 kHz with room noise around and under it."""
+    return _patient_clip(synth, text, snr_db, seed, lead_in, tail)[0]
+
+
+def _patient_clip(synth: EspeakSynth, text: str, snr_db: float, seed: int, lead_in: float,
+                  tail: float) -> tuple[Clip, float]:
     speech = synth.synth(text).to_rate(SAMPLE_RATE).samples.astype(np.float64)
+    end = lead_in + speech_end(speech)
     voiced = speech[np.abs(speech) > 0.02 * (np.abs(speech).max() or 1)]
     rms = float(np.sqrt(np.mean(np.square(voiced)))) if len(voiced) else 1000.0
     sigma = max(2.0, rms / 10.0 ** (snr_db / 20.0))
     x = np.concatenate([np.zeros(int(lead_in * SAMPLE_RATE)), speech, np.zeros(int(tail * SAMPLE_RATE))])
     x += np.random.default_rng(seed).normal(0.0, sigma, len(x))
-    return Clip(np.clip(np.round(x), -32768, 32767).astype(np.int16), SAMPLE_RATE)
+    return Clip(np.clip(np.round(x), -32768, 32767).astype(np.int16), SAMPLE_RATE), end
 
 
 def conversation_wav(path: str | Path, answers: Sequence[str], voice: str = PATIENT_VOICE,
@@ -42,19 +55,21 @@ class ScriptedPatientSource:
     """An audio source that answers like a patient: whenever listening resumes it says its next line.
 
     `next_line()` is asked after every prompt (it can look at the dialog's current
-    question); None means the patient says nothing, and the source reports
+    question) and may return several lines (said one after the other); None means the patient says nothing, and the source reports
     itself exhausted for that turn, which the loop treats as silence.
     """
 
     realtime = False
 
-    def __init__(self, next_line: Callable[[], str | None], voice: str = PATIENT_VOICE,
+    def __init__(self, next_line: Callable[[], str | Sequence[str] | None], voice: str = PATIENT_VOICE,
                  snr_db: float = 30.0, synth: EspeakSynth | None = None,
-                 on_say: Callable[[str], None] | None = None):
+                 on_say: Callable[[str], None] | None = None, endless_noise: bool = False):
         self.synth = synth or EspeakSynth(voice)
         self.next_line = next_line
         self.snr_db = snr_db
         self.on_say = on_say
+        self.endless_noise = endless_noise  # after its line, room noise forever (a patient who walked away)
+        self._noise = np.random.default_rng(7).normal(0, 30, int(BLOCK_SECONDS * SAMPLE_RATE)).astype("<i2").tobytes()
         self.sample_rate = SAMPLE_RATE
         self.stats = SourceStats()
         self._pcm = b""
@@ -62,7 +77,9 @@ class ScriptedPatientSource:
         self._block = int(BLOCK_SECONDS * SAMPLE_RATE) * 2
         self._listening = False
         self._count = 0
-        self._cache: dict[str, Clip] = {}
+        self._cache: dict[str, tuple[Clip, float]] = {}
+        self.last_line: str | None = None
+        self.last_speech_end: float | None = None  # seconds from resume() to the end of the line's speech
 
     def open(self) -> None:
         pass
@@ -75,21 +92,31 @@ class ScriptedPatientSource:
 
     def resume(self) -> None:
         self._listening = True
-        line = self.next_line()
+        said = self.next_line()
+        lines = [said] if isinstance(said, str) else list(said or [])
         self._pos = 0
         self._pcm = b""
-        if line:
-            clip = self._cache.get(line)
-            if clip is None:
-                clip = self._cache[line] = patient_clip(self.synth, line, self.snr_db, seed=len(self._cache))
-            self._pcm = clip.pcm()
+        self.last_line = " | ".join(lines) or None
+        self.last_speech_end = None
+        offset = 0.0
+        for line in lines:
+            cached = self._cache.get(line)
+            if cached is None:
+                cached = self._cache[line] = _patient_clip(self.synth, line, self.snr_db, len(self._cache),
+                                                           0.3, 0.8)
+            clip, end = cached
+            self._pcm += clip.pcm()
+            self.last_speech_end = offset + end
+            offset += clip.seconds
             self._count += 1
             if self.on_say is not None:
                 self.on_say(line)
 
     def read(self, timeout: float) -> bytes | None:
-        if not self._listening or self._pos >= len(self._pcm):
+        if not self._listening:
             return None
+        if self._pos >= len(self._pcm):
+            return self._noise if self.endless_noise else None
         chunk = self._pcm[self._pos : self._pos + self._block]
         self._pos += len(chunk)
         self.stats.blocks += 1
@@ -97,4 +124,4 @@ class ScriptedPatientSource:
 
     @property
     def exhausted(self) -> bool:
-        return self._pos >= len(self._pcm)
+        return not self.endless_noise and self._pos >= len(self._pcm)

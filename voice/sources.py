@@ -18,7 +18,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from .audio import BLOCK_SECONDS, SAMPLE_RATE, read_wav, resample
+from .audio import BLOCK_SECONDS, SAMPLE_RATE, Clip, read_wav, resample
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,19 @@ class WavFileSource:
         self._block = int(block_seconds * SAMPLE_RATE) * 2
         self._listening = True
         self.stats = SourceStats()
+
+    @classmethod
+    def from_clip(cls, clip: "Clip", block_seconds: float = BLOCK_SECONDS) -> "WavFileSource":
+        """The same source straight from samples (tests, benchmarks)."""
+        self = cls.__new__(cls)
+        self.path = Path("<clip>")
+        self.sample_rate = SAMPLE_RATE
+        self._pcm = clip.to_rate(SAMPLE_RATE).pcm()
+        self._pos = 0
+        self._block = int(block_seconds * SAMPLE_RATE) * 2
+        self._listening = True
+        self.stats = SourceStats()
+        return self
 
     def open(self) -> None:
         pass

@@ -30,13 +30,13 @@ class VirtualAudio:
     env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def start(cls) -> "VirtualAudio":
+    def start(cls, runtime: Path | None = None) -> "VirtualAudio":
         for tool in ("pulseaudio", "pactl", "paplay"):
             if shutil.which(tool) is None:
                 raise VirtualAudioError(
                     f"{tool} not found: install pulseaudio pulseaudio-utils libasound2-plugins (sh install.sh --dev)"
                 )
-        runtime = Path(tempfile.mkdtemp(prefix="mc-pulse-"))
+        runtime = runtime or Path(tempfile.mkdtemp(prefix="mc-pulse-"))
         os.chmod(runtime, 0o700)
         env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime)}
         env.pop("PULSE_SERVER", None)
@@ -70,8 +70,21 @@ class VirtualAudio:
             return None
         return p
 
-    def stop(self) -> None:
+    def kill(self) -> None:
+        """Stop the server (the microphone disappears) but keep the runtime directory."""
         subprocess.run(["pulseaudio", "--kill"], env=self.env, capture_output=True, timeout=30)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if subprocess.run(["pactl", "info"], env=self.env, capture_output=True).returncode != 0:
+                return
+            time.sleep(0.1)
+
+    def restart(self) -> None:
+        """Bring the server (and so the microphone) back after kill()."""
+        VirtualAudio.start(self.runtime_dir)
+
+    def stop(self) -> None:
+        self.kill()
         shutil.rmtree(self.runtime_dir, ignore_errors=True)
 
     def __enter__(self) -> "VirtualAudio":

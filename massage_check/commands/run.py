@@ -40,7 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="use a WAV file (any rate, mono or stereo) as the microphone: one session, at once")
     p.add_argument("--device", help="microphone index or name (default: config voice_mic_device)")
     p.add_argument("--sessions", type=int, metavar="N", help="kiosk: stop after N sessions")
-    p.add_argument("--no-store", action="store_true", help="kiosk: do not save transcripts for staff review")
+    p.add_argument("--no-store", action="store_true",
+                   help="do not save sessions in the transcript store for staff review")
     p.set_defaults(func=run)
 
 
@@ -111,6 +112,35 @@ def write_transcript(path: Path | None, record: dict[str, Any]) -> None:
     print(f"Transcript written to {path}")
 
 
+class Recording:
+    """Saves each session turn by turn in the transcript store (never stops the dialog on failure)."""
+
+    def __init__(self, enabled: bool, cfg: Any):
+        self.base = None
+        if enabled:
+            from massage_check.store import SafeRecorder
+
+            self.base = SafeRecorder.open(cfg=cfg)
+        self.current: Any = None
+
+    def on_dialog(self, dm: Any) -> None:
+        if self.base is not None:
+            self.current = self.base.next_session()
+            self.current.begin(dm.transcript)
+
+    def on_turn(self, turn: Any) -> None:
+        if self.current is not None:
+            self.current.on_turn(turn)
+
+    def finish(self, record: dict[str, Any]) -> None:
+        if self.current is not None:
+            self.current.finish(record)
+            self.current = None
+
+    def hooks(self) -> dict[str, Any]:
+        return {"on_turn": self.on_turn, "on_dialog": self.on_dialog}
+
+
 def run(args: argparse.Namespace) -> int:
     setup_logging(args.verbose)
     settings, cfg = settings_from(args)
@@ -128,11 +158,16 @@ def run_file(args: argparse.Namespace, settings: Any, cfg: Any, speaker: Any) ->
         source = WavFileSource(args.audio_in)
     except AudioFormatError as exc:
         raise UserError(str(exc)) from None
-    loop = build_loop(args, settings, cfg, source, speaker, mode="voice")
+    recording = Recording(not args.no_store, cfg)
+    loop = build_loop(args, settings, cfg, source, speaker, mode="voice", **recording.hooks())
     report = loop.run_session()
+    recording.finish(report.transcript)
     print_result(report)
     write_transcript(args.transcript, report.transcript)
     return 0
+
+
+READY = 'massage-check: ready: say "start" or "hello" to begin'
 
 
 def run_kiosk(args: argparse.Namespace, settings: Any, cfg: Any, speaker: Any) -> int:
@@ -144,41 +179,21 @@ def run_kiosk(args: argparse.Namespace, settings: Any, cfg: Any, speaker: Any) -
         source.open()
     except AudioUnavailable as exc:
         raise UserError(str(exc)) from None
-
-    store = None
-    if not args.no_store:
-        from massage_check.store import SafeRecorder
-
-        store = SafeRecorder.open(cfg=cfg)
-    current: list[Any] = [None]
-
-    def on_dialog(dm: Any) -> None:
-        if store is not None:
-            from massage_check.store import SafeRecorder
-
-            current[0] = SafeRecorder(store.store, store._opener)
-            current[0].begin(dm.transcript)
-
-    def on_turn(turn: Any) -> None:
-        if current[0] is not None:
-            current[0].on_turn(turn)
-
-    loop = build_loop(args, settings, cfg, source, speaker, mode="voice", on_turn=on_turn, on_dialog=on_dialog)
+    recording = Recording(not args.no_store, cfg)
+    loop = build_loop(args, settings, cfg, source, speaker, mode="voice", **recording.hooks())
 
     def on_session(report: Any) -> None:
-        if current[0] is not None:
-            current[0].finish(report.transcript)
-            current[0] = None
+        recording.finish(report.transcript)
         print_result(report)
         write_transcript(args.transcript, report.transcript)
-        print("massage-check: ready: say \"start\" or \"hello\" to begin", flush=True)
+        print(READY, flush=True)
 
     def stop(*_: Any) -> None:
         loop.stop_event.set()
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, stop)
-    print("massage-check: ready: say \"start\" or \"hello\" to begin", flush=True)
+    print(READY, flush=True)
     try:
         loop.kiosk(sessions=args.sessions, on_session=on_session)
     finally:
