@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--host", help="address to listen on (default: review_host, 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default: review_port, 8080)")
     p.set_defaults(func=cmd_serve)
-    sub = p.add_subparsers(dest="action", metavar="ACTION")
+    sub = p.add_subparsers(dest="action", metavar="[ACTION]")
     sp = sub.add_parser("set-pin", help="set the staff PIN (stored as a salted scrypt hash)")
     sp.add_argument("--pin-stdin", action="store_true",
                     help="read the PIN from standard input instead of asking twice (for scripts)")

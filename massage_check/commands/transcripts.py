@@ -15,8 +15,9 @@ from pathlib import Path
 from massage_check.errors import UserError
 from massage_check.store import TranscriptStore
 from massage_check.store.export import FORMATS, export_bytes
+from rules import Outcome
 
-OUTCOMES = ("see_doctor_first", "ask_staff", "massage_with_care", "likely_to_help", "no_clear_need")
+OUTCOMES = tuple(o.value for o in Outcome)
 
 
 def since_arg(text: str) -> datetime:
@@ -69,9 +70,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.set_defaults(func=cmd_show)
 
     ex = sub.add_parser("export", help="write sessions as CSV (one row per turn) or JSON")
-    ex.add_argument("--format", choices=FORMATS, default="csv")
-    ex.add_argument("--since", type=since_arg, metavar="DATE")
-    ex.add_argument("--outcome", choices=OUTCOMES)
+    ex.add_argument("--format", choices=FORMATS, default="csv",
+                    help="csv: one row per turn, UTF-8 with header (default); json: full records")
+    ex.add_argument("--since", type=since_arg, metavar="DATE", help="only sessions started on/after DATE")
+    ex.add_argument("--outcome", choices=OUTCOMES, help="only sessions with this outcome")
     ex.add_argument("--output", "-o", type=Path, metavar="FILE",
                     help="file to write (created readable by you only); default: standard output")
     ex.set_defaults(func=cmd_export)
