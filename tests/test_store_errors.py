@@ -146,3 +146,14 @@ def test_next_session_shares_the_store_and_starts_clean(tmp_path):
     second.on_turn(turn(0))                        # before begin: kept, written at begin
     second.begin({"session_id": "aaaa0002", "mode": "voice"})
     assert len(first.store.get_session("aaaa0002")["turns"]) == 1
+
+
+def test_two_damaged_files_in_a_row_are_both_kept(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    moved = []
+    for marker in (b"first", b"second"):
+        (data / "transcripts.db").write_bytes(marker * 1000)
+        moved.append(TranscriptStore.open(data).report.corrupt_moved_to)
+    assert moved[0] != moved[1]
+    assert moved[0].read_bytes().startswith(b"first") and moved[1].read_bytes().startswith(b"second")

@@ -282,6 +282,10 @@ class TranscriptStore:
         self.close()
         stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
         moved = self.path.with_name(f"{DB_NAME}.corrupt-{stamp}")
+        n = 1
+        while moved.exists():                       # never overwrite an earlier damaged copy
+            n += 1
+            moved = self.path.with_name(f"{DB_NAME}.corrupt-{stamp}-{n}")
         try:
             for suffix in ("", "-wal", "-shm"):
                 src = Path(f"{self.path}{suffix}")
