@@ -154,6 +154,8 @@ def test_two_damaged_files_in_a_row_are_both_kept(tmp_path):
     moved = []
     for marker in (b"first", b"second"):
         (data / "transcripts.db").write_bytes(marker * 1000)
-        moved.append(TranscriptStore.open(data).report.corrupt_moved_to)
+        store = TranscriptStore.open(data)
+        moved.append(store.report.corrupt_moved_to)
+        store.close()                               # last connection: WAL checkpointed and removed
     assert moved[0] != moved[1]
     assert moved[0].read_bytes().startswith(b"first") and moved[1].read_bytes().startswith(b"second")
