@@ -87,14 +87,17 @@ class SafeRecorder:
             for turn in pending:
                 self.on_turn(turn)
 
-    def on_turn(self, turn: Mapping[str, Any] | Any) -> None:
-        """The DialogManager `on_turn` callback: commit this turn now."""
+    def on_turn(self, turn: Mapping[str, Any] | Any, audio: bytes | None = None) -> None:
+        """The DialogManager `on_turn` callback: commit this turn now.
+
+        `audio` (the reply as WAV bytes) is kept only if the store has keep_audio on.
+        """
         data = _plain(turn)
         if self.store is None or self.session_id is None:
             self._pending.append(data)
             return
         sid, store = self.session_id, self.store
-        self._guard(lambda: store.add_turn(sid, data))
+        self._guard(lambda: store.add_turn(sid, data, audio=audio))
 
     def finish(self, transcript: Mapping[str, Any] | Any) -> str | None:
         """Record the result. After any earlier failure, rewrite the whole transcript."""
