@@ -49,3 +49,12 @@ def test_list_filters_and_order(tmp_path):
     assert [s.id for s in store.list_sessions(outcome="ask_staff")] == [c, a]
     assert [s.id for s in store.list_sessions(since=NOW - timedelta(days=2, hours=1))] == [c, b]
     assert store.list_sessions(limit=1)[0].id == c and store.list_sessions()[0].turns == 3
+
+
+def test_long_running_process_applies_retention_again(tmp_path):
+    store = TranscriptStore.open(tmp_path, retention_days=30)     # purge ran at open
+    old = add_session(store, started=NOW - timedelta(days=31))    # e.g. aged past retention since then
+    assert store.maybe_purge() == 0 and old in [s.id for s in store.list_sessions()]   # not due yet
+    store._last_purge -= 7 * 3600                                 # as if the kiosk had run for 7 hours
+    new = add_session(store)                                      # starting a session applies it
+    assert [s.id for s in store.list_sessions()] == [new]

@@ -190,6 +190,7 @@ def create_app(store: TranscriptStore, settings: ReviewSettings) -> Flask:
         outcome = request.args.get("outcome") or None
         if outcome and outcome not in OUTCOME_LABELS:
             abort(400, "unknown outcome filter")
+        store.maybe_purge()
         rows = store.list_sessions(outcome=outcome, limit=settings.list_limit)
         audit("view_list", detail=f"{len(rows)} sessions" + (f", outcome={outcome}" if outcome else ""))
         return render_template("list.html", rows=rows, outcome=outcome, outcomes=OUTCOME_LABELS,

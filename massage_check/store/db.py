@@ -15,6 +15,7 @@ import shutil
 import socket
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -217,6 +218,7 @@ class TranscriptStore:
         self.report = OpenReport()
         self._local = threading.local()
         self._writer = _process_tag()
+        self._last_purge = time.monotonic()
 
     # ----------------------------------------------------------------- opening
     @classmethod
@@ -367,6 +369,7 @@ class TranscriptStore:
         `meta` is a transcript dict (or part of one): session_id, started_at,
         mode, model, rules_file, rules_sha256. Missing id/time are generated.
         """
+        self.maybe_purge()
         m = _plain(meta)
         sid = m.get("session_id") or uuid.uuid4().hex
         if not isinstance(sid, str) or not sid.isalnum():
@@ -476,6 +479,16 @@ class TranscriptStore:
             self._remove_audio(ids)
             self._compact()
         return len(ids)
+
+    def maybe_purge(self, every_seconds: float = 6 * 3600) -> int:
+        """Apply retention again if it last ran long ago: a kiosk or review page runs for months."""
+        if self.retention_days <= 0 or time.monotonic() - self._last_purge < every_seconds:
+            return 0
+        self._last_purge = time.monotonic()
+        try:
+            return self.purge()
+        except StorageError:
+            return 0  # retried next time; never blocks a session from starting
 
     def _remove_audio(self, ids: list[str]) -> None:
         for sid in ids:
