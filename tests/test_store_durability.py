@@ -40,13 +40,21 @@ WRITER = textwrap.dedent("""
 
 
 def _run_and_kill(data, delay: float) -> list[list[str]]:
+    """Start a writer, let it write for `delay` seconds after its first commit, then SIGKILL it."""
     child = subprocess.Popen([sys.executable, "-c", WRITER, str(data), str(REPO)],
                              stdout=subprocess.PIPE, text=True)
     lines: list[list[str]] = []
-    # only whole lines count: a kill can cut the last one short
-    reader = threading.Thread(target=lambda: lines.extend(l.split() for l in child.stdout if l.endswith("\n")),
-                              daemon=True)
+    writing = threading.Event()
+
+    def read() -> None:
+        for line in child.stdout:
+            if line.endswith("\n"):              # only whole lines count: a kill can cut the last one short
+                lines.append(line.split())
+                writing.set()
+
+    reader = threading.Thread(target=read, daemon=True)
     reader.start()
+    assert writing.wait(timeout=60), "the writer process never started writing"
     time.sleep(delay)
     child.send_signal(signal.SIGKILL)
     child.wait(timeout=20)
@@ -61,7 +69,7 @@ def test_sigkill_at_random_points_loses_nothing_committed(tmp_path):
     finished: set[str] = set()
     deleted: set[str] = set()
     for _ in range(8):
-        for kind, sid, *rest in _run_and_kill(data, rng.uniform(0.4, 1.6)):
+        for kind, sid, *rest in _run_and_kill(data, rng.uniform(0.05, 1.0)):
             if kind == "B":
                 expected_turns[sid] = 0
             elif kind == "T":
@@ -85,7 +93,7 @@ def test_sigkill_at_random_points_loses_nothing_committed(tmp_path):
                 assert stored[sid].status in ("interrupted", "completed")
         assert not [s for s in stored.values() if s.status == "in_progress"]
         store.close()
-    assert len(finished) >= 8 and len(expected_turns) > len(finished)   # the kills did land mid-session
+    assert finished and len(expected_turns) > len(finished)      # the kills did land mid-session
 
 
 def test_reading_while_a_session_is_being_written(tmp_path):
