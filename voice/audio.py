@@ -123,6 +123,17 @@ def write_wav(path: str | Path, clip: Clip) -> Path:
     return path
 
 
+def wav_bytes(pcm: bytes, rate: int = SAMPLE_RATE) -> bytes:
+    """16-bit mono PCM wrapped as a WAV file in memory (for the transcript store)."""
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm)
+    return buf.getvalue()
+
+
 def rms_dbfs(pcm: bytes | np.ndarray) -> float:
     """Level of a block in dB relative to full scale (-100 for silence)."""
     x = np.frombuffer(pcm, dtype="<i2") if isinstance(pcm, (bytes, bytearray)) else pcm

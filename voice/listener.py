@@ -39,6 +39,7 @@ class Utterance:
     endpoint_audio: float | None  # audio-clock time the turn was ended
     endpoint_wall: float  # time.monotonic() when the final text was ready
     reason: str  # "endpoint" | "silence" | "max_length" | "no_input" | "exhausted"
+    audio: bytes | None = None  # the turn's 16 kHz PCM, when asked for (keep_audio)
 
     @property
     def heard(self) -> bool:
@@ -91,6 +92,7 @@ def listen(
     stop: Callable[[], bool] | None = None,
     wall_timeout: float | None = None,
     floor: NoiseFloor | None = None,
+    keep_audio: bool = False,
 ) -> Utterance:
     """Listen until an answer, silence, or the source runs out.
 
@@ -106,7 +108,7 @@ def listen(
     has_text = False
     wall_start = time.monotonic()
     block_s = 0.0
-    reason = "no_input"
+    kept: list[bytes] | None = [] if keep_audio else None
 
     def speech_end(hyp: Hypothesis) -> float | None:
         end = hyp.speech_end
@@ -114,11 +116,14 @@ def listen(
             return rec_base + end
         return energy.last_loud
 
+    def audio() -> bytes | None:
+        return b"".join(kept) if kept is not None else None
+
     def finish(why: str) -> Utterance:
         hyp = recognizer.result()
         heard = bool(hyp.text)
         return Utterance(hyp, pos, speech_end(hyp) if heard else None, pos if heard else None,
-                         time.monotonic(), why)
+                         time.monotonic(), why, audio())
 
     while True:
         if stop is not None and stop():
@@ -132,6 +137,8 @@ def listen(
             continue
         block_s = len(pcm) / 2 / SAMPLE_RATE
         pos += block_s
+        if kept is not None:
+            kept.append(pcm)
         fired = recognizer.accept(pcm)
         level = rms_dbfs(pcm)
         if not floor.levels:
@@ -149,11 +156,13 @@ def listen(
         if fired:
             hyp = recognizer.result()
             if hyp.text:
-                return Utterance(hyp, pos, speech_end(hyp), pos, time.monotonic(), "endpoint")
+                return Utterance(hyp, pos, speech_end(hyp), pos, time.monotonic(), "endpoint", audio())
             # The decoder endpointed on noise: keep listening with a clean slate. The audio
             # clock keeps counting for the no-input timeout; word times restart at rec_base.
             recognizer.begin(phrases)
             rec_base = pos
+            if kept is not None:
+                kept.clear()
             energy = _Energy()
             speech_start = None
             has_text = False

@@ -113,6 +113,7 @@ class SpeechLoop:
         self.runtime_grammar = runtime_grammar
         self.config = config
         self.on_heard = on_heard
+        self.keep_audio = False  # collect each answer's audio (Utterance.audio) for the transcript store
         self.floor = NoiseFloor()
         self.stop_event = threading.Event()
         if heard_type is None:
@@ -139,7 +140,8 @@ class SpeechLoop:
              listen_cfg: ListenConfig | None = None) -> Utterance:
         phrases = speech_phrases(self.vocabulary, intents, self.runtime_grammar)
         utt = listen(self.source, self.recognizer, phrases, listen_cfg or self.config.listen,
-                     stop=self.stop_event.is_set, wall_timeout=wall_timeout, floor=self.floor)
+                     stop=self.stop_event.is_set, wall_timeout=wall_timeout, floor=self.floor,
+                     keep_audio=self.keep_audio)
         log.info("heard %r (%s, confidence %s)", utt.hypothesis.text, utt.reason, utt.hypothesis.confidence)
         if self.on_heard is not None:
             self.on_heard(utt)

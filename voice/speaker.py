@@ -277,7 +277,7 @@ class AudioSpeaker:
             info = sd.query_devices(self.device, "output")
             rate = int(info["default_samplerate"])
             data = clip.to_rate(rate).samples.reshape(-1, 1)
-        with sd.OutputStream(samplerate=rate, device=self.device, channels=1, dtype="int16") as stream:
+        with sd.OutputStream(samplerate=rate, device=self.device, channels=1, dtype="int16", latency="low") as stream:
             first = time.monotonic() + float(stream.latency)
             stream.write(data)
         # leaving the context stops the stream, which waits until queued audio has played

@@ -42,7 +42,7 @@ class VirtualAudio:
         env.pop("PULSE_SERVER", None)
         cmd = [
             "pulseaudio", "-D", "-n", "--exit-idle-time=-1", "--log-target=stderr",
-            f"--load=module-null-sink sink_name={SINK} rate=16000",
+            f"--load=module-null-sink sink_name={SINK}",
             "--load=module-native-protocol-unix",
             f"--load=module-remap-source master={SINK}.monitor source_name={SOURCE} channels=1",
         ]

@@ -121,16 +121,31 @@ class Recording:
             from massage_check.store import SafeRecorder
 
             self.base = SafeRecorder.open(cfg=cfg)
+        self.keep_audio = bool(enabled and cfg.get("keep_audio", False))
         self.current: Any = None
+        self._audio: bytes | None = None
 
     def on_dialog(self, dm: Any) -> None:
         if self.base is not None:
             self.current = self.base.next_session()
             self.current.begin(dm.transcript)
 
+    def on_heard(self, utt: Any) -> None:
+        """Called with each answer before the dialog sees it: its audio goes with the turn."""
+        self._audio = None
+        if self.keep_audio and utt.audio:
+            from voice.audio import SAMPLE_RATE, wav_bytes
+
+            self._audio = wav_bytes(utt.audio, SAMPLE_RATE)
+
     def on_turn(self, turn: Any) -> None:
+        audio, self._audio = self._audio, None
         if self.current is not None:
-            self.current.on_turn(turn)
+            self.current.on_turn(turn, audio=audio)
+
+    def attach(self, loop: Any) -> None:
+        loop.keep_audio = self.keep_audio
+        loop.on_heard = self.on_heard
 
     def finish(self, record: dict[str, Any]) -> None:
         if self.current is not None:
@@ -160,6 +175,7 @@ def run_file(args: argparse.Namespace, settings: Any, cfg: Any, speaker: Any) ->
         raise UserError(str(exc)) from None
     recording = Recording(not args.no_store, cfg)
     loop = build_loop(args, settings, cfg, source, speaker, mode="voice", **recording.hooks())
+    recording.attach(loop)
     report = loop.run_session()
     recording.finish(report.transcript)
     print_result(report)
@@ -181,6 +197,7 @@ def run_kiosk(args: argparse.Namespace, settings: Any, cfg: Any, speaker: Any) -
         raise UserError(str(exc)) from None
     recording = Recording(not args.no_store, cfg)
     loop = build_loop(args, settings, cfg, source, speaker, mode="voice", **recording.hooks())
+    recording.attach(loop)
 
     def on_session(report: Any) -> None:
         recording.finish(report.transcript)
