@@ -107,10 +107,21 @@ def live_server(app) -> Iterator[tuple[str, int]]:  # noqa: ANN001 - a WSGI app
     """The app under waitress on 127.0.0.1 (a free port), in a thread."""
     import waitress.server
     server = waitress.server.create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
+    closing = threading.Event()
+
+    def run() -> None:
+        try:
+            server.asyncore.loop(timeout=0.2, map=server._map)
+        except OSError:
+            if not closing.is_set():      # closing the socket under select() is how it stops
+                raise
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     try:
         yield "127.0.0.1", server.effective_port
     finally:
+        closing.set()
+        server.task_dispatcher.shutdown()
         server.close()
         thread.join(timeout=5)

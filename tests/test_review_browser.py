@@ -12,7 +12,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as EC
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.support.ui import WebDriverWait
 from store_support import add_session, live_server
 
@@ -66,7 +66,16 @@ def browser(site, tmp_path_factory):
 def _click_and_wait(browser, element) -> None:
     """Click a link/button and wait until the next page has replaced this one."""
     element.click()
-    WebDriverWait(browser, 20).until(EC.staleness_of(element))
+
+    def replaced(_: object) -> bool:
+        try:
+            element.is_enabled()
+            return False
+        except WebDriverException:      # stale, or "node does not belong to the document" mid-load
+            return True
+
+    WebDriverWait(browser, 20).until(replaced)
+    WebDriverWait(browser, 20).until(lambda b: b.execute_script("return document.readyState") == "complete")
 
 
 def _login(browser, site, pin: str) -> None:
