@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voice.audio import SAMPLE_RATE, AudioFormatError, Clip, read_wav, resample, rms_dbfs, write_wav
+from voice.audio import (SAMPLE_RATE, AudioFormatError, Clip, StreamResampler, read_wav, resample, rms_dbfs,
+                         write_wav)
 from voice.sources import AudioUnavailable, MicrophoneSource, WavFileSource, resolve_input_device
 from voice.speaker import (AudioSpeaker, EspeakSynth, PrintSpeaker, Pyttsx3Synth, VoiceNotFound, WavDirSpeaker,
                            wpm_for)
@@ -44,6 +45,22 @@ def test_downsampling_filters_tones_above_the_new_nyquist_instead_of_aliasing():
     # 12 kHz at 48 kHz would alias to 4 kHz at 16 kHz without the low-pass filter.
     y = resample(tone(12000, 48000), 48000, SAMPLE_RATE)
     assert rms_dbfs(y) < rms_dbfs(tone(12000, 48000)) - 30
+
+
+@pytest.mark.parametrize("rate", [44100, 48000, 22050, 8000])
+def test_microphone_blocks_resample_without_seams(rate):
+    """A 44.1/48 kHz microphone's 50 ms blocks, converted one by one, equal converting the whole stream."""
+    x = tone(440, rate, 2.0)
+    mic = MicrophoneSource()
+    mic._device_rate, mic._channels = rate, 2
+    mic._resampler = StreamResampler(rate)
+    stereo = np.stack([x, x], axis=1).astype("<i2")
+    step = int(rate * 0.05)
+    blocks = b"".join(mic.convert(stereo[i:i + step].tobytes()) for i in range(0, len(x), step))
+    whole = StreamResampler(rate).process(x)
+    y = np.frombuffer(blocks, dtype="<i2")
+    assert np.array_equal(y, whole)
+    assert abs(len(y) - 2 * SAMPLE_RATE) <= 1 and abs(dominant_freq(y, SAMPLE_RATE) - 440) < 5
 
 
 def write_raw_wav(path: Path, data: np.ndarray, rate: int, channels: int, width: int) -> None:

@@ -58,16 +58,49 @@ def resample(samples: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
     if src_rate == dst_rate or len(x) == 0:
         return np.clip(np.round(x), -32768, 32767).astype(np.int16)
     if dst_rate < src_rate:
-        cutoff = 0.5 * dst_rate / src_rate * 0.9  # cycles per input sample, some margin
-        taps = 63
-        n = np.arange(taps) - (taps - 1) / 2
-        h = 2 * cutoff * np.sinc(2 * cutoff * n) * np.hamming(taps)
-        h /= h.sum()
-        x = np.convolve(x, h.astype(np.float32), mode="same")
+        x = np.convolve(x, _lowpass(src_rate, dst_rate), mode="same")
     n_out = int(round(len(x) * dst_rate / src_rate))
     t_out = np.arange(n_out, dtype=np.float64) * (src_rate / dst_rate)
     y = np.interp(t_out, np.arange(len(x), dtype=np.float64), x)
     return np.clip(np.round(y), -32768, 32767).astype(np.int16)
+
+
+def _lowpass(src_rate: int, dst_rate: int, taps: int = 63) -> np.ndarray:
+    cutoff = 0.5 * dst_rate / src_rate * 0.9  # cycles per input sample, some margin below Nyquist
+    n = np.arange(taps) - (taps - 1) / 2
+    h = 2 * cutoff * np.sinc(2 * cutoff * n) * np.hamming(taps)
+    return (h / h.sum()).astype(np.float32)
+
+
+class StreamResampler:
+    """Resampling block by block without clicks at block edges (a live microphone's stream).
+
+    Keeps the filter history and the fractional read position across blocks, so
+    the output equals resampling the whole stream at once (up to a constant delay).
+    """
+
+    def __init__(self, src_rate: int, dst_rate: int = SAMPLE_RATE):
+        self.ratio = src_rate / dst_rate
+        self.h = _lowpass(src_rate, dst_rate) if dst_rate < src_rate else np.ones(1, np.float32)
+        self.hist = np.zeros(len(self.h) - 1, np.float32)
+        self.t = 0.0  # where the next output sample falls, in input samples from the current block's start
+        self.last = 0.0  # last filtered sample of the previous block
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32)
+        if len(x) == 0:
+            return np.zeros(0, np.int16)
+        buf = np.concatenate([self.hist, x])
+        if len(self.h) > 1:
+            self.hist = buf[len(buf) - (len(self.h) - 1):]
+        y = np.convolve(buf, self.h, mode="valid")  # len(x) filtered samples
+        ext = np.concatenate([[self.last], y])  # ext[j] is block position j - 1
+        count = int(np.floor((len(x) - 1 - self.t) / self.ratio)) + 1 if self.t <= len(x) - 1 else 0
+        pos = self.t + np.arange(count) * self.ratio
+        out = np.interp(pos + 1.0, np.arange(len(ext), dtype=np.float64), ext)
+        self.t = self.t + count * self.ratio - len(x)
+        self.last = float(y[-1])
+        return np.clip(np.round(out), -32768, 32767).astype(np.int16)
 
 
 def read_wav(path: str | Path) -> Clip:

@@ -18,7 +18,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from .audio import BLOCK_SECONDS, SAMPLE_RATE, Clip, read_wav, resample
+from .audio import BLOCK_SECONDS, SAMPLE_RATE, Clip, StreamResampler, read_wav
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +219,7 @@ class MicrophoneSource:
         self._stream: Any = None
         self._device_rate = SAMPLE_RATE
         self._channels = 1
+        self._resampler: StreamResampler | None = None
         self._listening = False
         self._listen_after = 0.0
         self._lost = threading.Event()
@@ -262,6 +263,7 @@ class MicrophoneSource:
                 channels = min(2, int(info["max_input_channels"]))
             log.info("microphone cannot record 16 kHz mono; recording %d Hz x%d and converting", rate, channels)
         self._device_rate, self._channels = rate, channels
+        self._resampler = StreamResampler(rate, SAMPLE_RATE) if rate != SAMPLE_RATE else None
         try:
             stream = sd.RawInputStream(
                 samplerate=rate,
@@ -362,12 +364,18 @@ class MicrophoneSource:
         except queue.Empty:
             return None
         self.stats.blocks += 1
-        if self._device_rate == SAMPLE_RATE and self._channels == 1:
+        if self._resampler is None and self._channels == 1:
             return raw
+        return self.convert(raw)
+
+    def convert(self, raw: bytes) -> bytes:
+        """Device blocks (own rate, maybe stereo) -> 16 kHz mono, continuous across blocks."""
         x = np.frombuffer(raw, dtype="<i2").astype(np.float32)
         if self._channels > 1:
             x = x.reshape(-1, self._channels).mean(axis=1)
-        return resample(x, self._device_rate, SAMPLE_RATE).tobytes()
+        if self._resampler is None:
+            return np.clip(np.round(x), -32768, 32767).astype("<i2").tobytes()
+        return self._resampler.process(x).astype("<i2").tobytes()
 
 
 def input_devices(sd: Any = None) -> list[dict[str, Any]]:
