@@ -15,7 +15,7 @@ from .loop import LoopConfig, SpeechLoop
 from .modelset import ModelSet, open_model
 from .recognizer import VoskRecognizer
 from .sources import AudioSource
-from .speaker import (AudioSpeaker, EspeakSynth, PrintSpeaker, Speaker, SpeechUnavailable, VoiceNotFound,
+from .speaker import (AudioSpeaker, EspeakSynth, PrintSpeaker, Speaker, SpeechConfigError, SpeechUnavailable,
                       WavDirSpeaker, make_synth)
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,7 @@ class VoiceSettings:
     mic_device: str | None = None
     speaker_device: str | None = None
     voice: str = "en-us"
+    engine: str = "espeak-ng"
     wpm: int = 160
     volume: float = 1.0
     guard_seconds: float = 0.15
@@ -51,6 +52,7 @@ class VoiceSettings:
             mic_device=get("voice_mic_device", None),
             speaker_device=get("voice_speaker_device", None),
             voice=str(get("voice_tts_voice", "en-us")),
+            engine=str(get("voice_tts_engine", "espeak-ng")),
             wpm=int(get("voice_tts_wpm", 160)),
             volume=float(get("voice_tts_volume", 1.0)),
             confidence_threshold=float(get("confidence_threshold", 0.6)),
@@ -72,8 +74,8 @@ def make_speaker(settings: VoiceSettings, speak: bool = True, prompts_dir: Path 
     if not speak:
         return PrintSpeaker()
     try:
-        synth = make_synth("espeak-ng", settings.voice, settings.wpm)
-    except VoiceNotFound:
+        synth = make_synth(settings.engine, settings.voice, settings.wpm)
+    except SpeechConfigError:
         raise
     except SpeechUnavailable as exc:
         log.warning("no speech synthesiser (%s): prompts are printed", exc)

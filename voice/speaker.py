@@ -35,7 +35,11 @@ class SpeechUnavailable(RuntimeError):
     """Speech cannot be synthesised or played (no synthesiser, no output device)."""
 
 
-class VoiceNotFound(ValueError):
+class SpeechConfigError(ValueError):
+    """A speech setting that cannot work (unknown engine or voice): the message names the fix."""
+
+
+class VoiceNotFound(SpeechConfigError):
     """A configured voice the synthesiser does not have (it would otherwise be ignored silently)."""
 
 
@@ -94,8 +98,8 @@ class EspeakSynth:
     def _check_voice(self, voice: str) -> None:
         base = voice.split("+")[0]  # "en-us+f3" = voice + variant
         known = self.voices()
-        if base not in known:
-            english = sorted({v for v in known if v.lower().startswith("en")})
+        if base not in known and base.lower() not in {k.lower() for k in known}:
+            english = sorted({v for v in known[0::3] if v.lower().startswith("en")})
             raise VoiceNotFound(
                 f"espeak-ng has no voice {voice!r}; English voices: {', '.join(english[:12])} "
                 f"(see `espeak-ng --voices`)"
@@ -319,9 +323,9 @@ def make_synth(engine: str = "espeak-ng", voice: str | None = "en-us", base_wpm:
     """The configured synthesiser; falls back from espeak-ng CLI to pyttsx3 if the binary is missing."""
     if engine == "pyttsx3":
         return Pyttsx3Synth(voice, base_wpm)
+    if engine != "espeak-ng":
+        raise SpeechConfigError(f"unknown speech engine {engine!r}: set voice_tts_engine to espeak-ng or pyttsx3")
     try:
         return EspeakSynth(voice or "", base_wpm)
     except SpeechUnavailable:
-        if engine != "espeak-ng":
-            raise
         return Pyttsx3Synth(None, base_wpm)

@@ -75,7 +75,7 @@ def parse_answers(items: list[str]) -> dict[str, str]:
 def run(args: argparse.Namespace) -> int:
     from voice.app import make_speaker
     from voice.patient import ScriptedPatientSource
-    from voice.speaker import PrintSpeaker, SpeechUnavailable, VoiceNotFound, output_available
+    from voice.speaker import PrintSpeaker, SpeechConfigError, SpeechUnavailable, output_available
 
     setup_logging(args.verbose)
     settings, cfg = settings_from(args)
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         speak = not args.no_speak and output_available(settings.speaker_device)
         speaker = make_speaker(settings, speak=speak, prompts_dir=args.prompts_dir)
         source = ScriptedPatientSource(patient.next_line, voice=args.patient_voice)
-    except (VoiceNotFound, SpeechUnavailable) as exc:
+    except (SpeechConfigError, SpeechUnavailable) as exc:
         raise UserError(str(exc)) from None
     if not speak and args.prompts_dir is None and not args.no_speak:
         print("(no audio output device: prompts are printed)\n")

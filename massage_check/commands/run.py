@@ -72,11 +72,11 @@ def setup_logging(verbose: bool) -> None:
 
 def build_speaker(args: argparse.Namespace, settings: Any) -> Any:
     from voice.app import make_speaker
-    from voice.speaker import SpeechUnavailable, VoiceNotFound
+    from voice.speaker import SpeechConfigError, SpeechUnavailable
 
     try:
         return make_speaker(settings, speak=not args.no_speak, prompts_dir=args.prompts_dir)
-    except (VoiceNotFound, SpeechUnavailable) as exc:
+    except (SpeechConfigError, SpeechUnavailable) as exc:
         raise UserError(str(exc)) from None
 
 
