@@ -11,11 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from models.registry import check_model_dir, load_model, missing_words
-
-VOCABULARY_FILE = Path(__file__).resolve().parent.parent / "dialog" / "vocabulary.yaml"
 
 
 @dataclass(frozen=True)
@@ -31,24 +27,11 @@ class VerifyReport:
         return not self.missing
 
 
-def _words_from_yaml(path: Path) -> list[str]:
-    """Spoken words straight from dialog/vocabulary.yaml (used when dialog.vocabulary is absent)."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    phrases: list[str] = []
-    for spec in (data.get("intents") or {}).values():
-        phrases.extend((spec or {}).get("spoken") or [])
-    phrases.extend((data.get("corrections") or {}).get("spoken") or [])
-    phrases.extend(data.get("negators") or [])
-    return sorted({w for p in phrases for w in str(p).lower().split()})
-
-
 def dialog_words() -> list[str]:
     """The closed list of words the spoken dialog needs a speech model to know."""
-    try:
-        from dialog.vocabulary import load_vocabulary
-    except ImportError:
-        return _words_from_yaml(VOCABULARY_FILE)
-    return sorted(load_vocabulary().words())
+    from dialog.vocabulary import load_vocabulary
+
+    return load_vocabulary().words()
 
 
 def verify_model(path: Path | str, words: list[str] | None = None) -> VerifyReport:
