@@ -35,14 +35,19 @@ def _words_of(words_txt: Path) -> frozenset[str]:
 
 @dataclass
 class SingleModel:
-    """One model for every turn."""
+    """One model for every turn (official models: runtime grammar per turn)."""
 
     model: Any
     runtime_grammar: bool
     name: str = "model"
+    lacking: frozenset[str] = frozenset()  # words the model does not know: their phrases are left out
 
     def for_phrases(self, phrases: Sequence[str] | None) -> tuple[Any, bool]:
         return self.model, self.runtime_grammar
+
+    def usable(self, phrases: Sequence[str]) -> list[str]:
+        """Phrases the model can decode (libvosk would silently drop unknown grammar words)."""
+        return [p for p in phrases if not (set(p.split()) & self.lacking)]
 
 
 class ContextGraphs:
@@ -101,4 +106,17 @@ def open_model(name_or_path: str, models_dir: Path) -> ModelSet:
         cg = ContextGraphs(info.path, info.name)
         cg.model("all")  # fail now, not at the first answer
         return cg
-    return SingleModel(registry.load_model(info.path), info.grammar == "runtime", info.name)
+    model = registry.load_model(info.path)
+    runtime = info.grammar == "runtime"
+    lacking: frozenset[str] = frozenset()
+    if runtime:
+        from dialog import load_vocabulary  # noqa: PLC0415
+
+        vocab = load_vocabulary()
+        words = {w for intent in vocab.spoken for p in vocab.phrases(intent) for w in p.split()}
+        words |= {w for p in (*vocab.corrections, *vocab.negators, *vocab.fillers) for w in p.split()}
+        lacking = frozenset(registry.missing_words(model, sorted(words)))
+        if lacking:
+            log.warning("model %s lacks %d dialog word(s) (%s): phrases with them cannot be heard",
+                        info.name, len(lacking), ", ".join(sorted(lacking)[:10]))
+    return SingleModel(model, runtime, info.name, lacking)

@@ -95,7 +95,10 @@ class VoskRecognizer:
     def begin(self, phrases: Sequence[str] | None = None) -> None:
         self._phrases = tuple(sorted(set(phrases))) if phrases else None
         model, runtime_grammar = self.models.for_phrases(self._phrases)
-        grammar = self._phrases if runtime_grammar else None
+        grammar = None
+        if runtime_grammar and self._phrases:
+            usable = getattr(self.models, "usable", None)
+            grammar = tuple(usable(self._phrases)) if usable else self._phrases
         key = (id(model), grammar)
         rec = self._cache.get(key)
         if rec is None:
