@@ -117,6 +117,8 @@ def build(model: str | None = None) -> tuple[Any, Any, Any]:
 
     source = ScriptedPatientSource(next_line)
     speaker = AudioSpeaker(EspeakSynth(settings.voice, settings.wpm), play=lambda clip: time.monotonic())
+    s = q.script
+    speaker.prewarm([s.greeting, s.privacy, s.instructions] + [t for x in q.questions for t in (x.prompt, x.short)])
     rec = CpuMeter(VoskRecognizer(models))
     loop = SpeechLoop(source, rec, speaker, load_vocabulary(), make_dialog,
                       runtime_grammar=bool(getattr(models, "runtime_grammar", False)),

@@ -107,6 +107,13 @@ def make_loop(
             on_dialog(dm)
         return dm
 
+    prewarm = getattr(speaker, "prewarm", None)
+    if prewarm is not None:
+        s = questionnaire.script
+        texts = [s.greeting, s.privacy, s.instructions]
+        for question in questionnaire.questions:
+            texts += [question.prompt, question.short]
+        prewarm(texts)
     runtime = bool(getattr(models, "runtime_grammar", False))
     return SpeechLoop(source, recognizer, speaker, vocabulary, make_dialog, runtime_grammar=runtime,
                       config=LoopConfig(listen=settings.listen, abandon_seconds=settings.abandon_seconds),

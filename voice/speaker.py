@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -255,20 +256,38 @@ class AudioSpeaker:
         self._disabled_until = 0.0
         self._play = play or self._play_sounddevice
         self.last_error: str | None = None
+        self._lock = threading.Lock()
 
     def clip_for(self, text: str, rate: float) -> Clip:
         key = (text, round(rate, 3))
-        clip = self.cache.get(key)
-        if clip is None:
-            clip = self.synth.synth(text, rate)
-            if self.volume != 1.0:
-                clip = Clip((clip.samples.astype(np.float32) * self.volume).astype(np.int16), clip.rate)
+        with self._lock:
+            clip = self.cache.get(key)
+            if clip is not None:
+                self.cache.move_to_end(key)
+                return clip
+        clip = self.synth.synth(text, rate)
+        if self.volume != 1.0:
+            clip = Clip((clip.samples.astype(np.float32) * self.volume).astype(np.int16), clip.rate)
+        with self._lock:
             self.cache[key] = clip
-            if len(self.cache) > self.cache_size:
+            while len(self.cache) > self.cache_size:
                 self.cache.popitem(last=False)
-        else:
-            self.cache.move_to_end(key)
         return clip
+
+    def prewarm(self, texts: list[str], rate: float = 1.0) -> threading.Thread:
+        """Synthesise prompts that will surely come (questions) in the background, so a reply
+        does not wait for synthesis the first time it is said."""
+
+        def work() -> None:
+            for text in texts[: self.cache_size]:
+                try:
+                    self.clip_for(text, rate)
+                except Exception:  # synthesis problems show up (and are handled) when speaking
+                    return
+
+        thread = threading.Thread(target=work, name="prompt-prewarm", daemon=True)
+        thread.start()
+        return thread
 
     def _play_sounddevice(self, clip: Clip) -> float:
         """Play and block until done; returns monotonic time of the first sample at the DAC."""
