@@ -294,19 +294,27 @@ def _model_root(unpacked: Path) -> Path:
 
 
 def _clean_stale(models_dir: Path, name: str) -> None:
-    """Remove unpack/replace directories a killed earlier run left behind."""
-    for stale in models_dir.glob(f".{name}.*"):
-        if stale.is_dir():
-            shutil.rmtree(stale, ignore_errors=True)
+    """Remove unpack/replace directories a killed earlier run left behind.
+
+    A run killed between the two renames of --force leaves the old model only in
+    `.<name>.old-*/<name>`: it is put back rather than deleted.
+    """
+    target = models_dir / name
+    for stale in sorted(models_dir.glob(f".{name}.*")):
+        if not stale.is_dir():
+            continue
+        if stale.name.startswith(f".{name}.old-") and not target.exists() and (stale / name).is_dir():
+            os.rename(stale / name, target)
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def install_archive(archive: Path, models_dir: Path, name: str, *, force: bool = False,
                     load_check: bool = True, source: dict[str, Any] | None = None) -> Path:
     """Unpack `archive` as model `name` in `models_dir`, atomically; return the model path."""
     target = models_dir / name
+    _clean_stale(models_dir, name)
     if target.exists() and not force:
         raise FetchError(f"{target} already exists; add --force to replace it")
-    _clean_stale(models_dir, name)
     work = Path(tempfile.mkdtemp(prefix=f".{name}.unpack-", dir=models_dir))
     try:
         with check_archive(archive, models_dir) as zf:
@@ -330,7 +338,12 @@ def install_archive(archive: Path, models_dir: Path, name: str, *, force: bool =
         if target.exists():  # --force: swap in, then remove the old one
             old = Path(tempfile.mkdtemp(prefix=f".{name}.old-", dir=models_dir))
             os.rename(target, old / name)
-            os.rename(root, target)
+            try:
+                os.rename(root, target)
+            except OSError:
+                os.rename(old / name, target)  # put the old model back
+                shutil.rmtree(old, ignore_errors=True)
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.rename(root, target)
@@ -352,6 +365,8 @@ def fetch_model(name: str, models_dir: Path, *, base_url: str | None = None, url
         raise FetchError(f"unknown model '{name}'. Known models: {known}. For another model give "
                          "its zip URL with --url")
     target = models_dir / name
+    if models_dir.is_dir():
+        _clean_stale(models_dir, name)
     if target.exists() and not force:
         raise FetchError(f"model '{name}' is already installed at {target}; add --force to "
                          "download it again")

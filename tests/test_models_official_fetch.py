@@ -242,3 +242,15 @@ def test_leftovers_of_a_killed_run_are_cleaned(server, archive, tmp_path) -> Non
     server.serve(f"/{NAME}.zip", archive)
     fetch(server, models)
     assert installed_entries(models) == [NAME]
+
+
+def test_old_model_left_by_a_run_killed_mid_replace_is_restored_not_deleted(server, archive, tmp_path) -> None:
+    models = tmp_path / "models"
+    old = models / f".{NAME}.old-dead" / NAME
+    (old / "am").mkdir(parents=True)
+    (old / "am/final.mdl").write_text("the old model")
+    server.serve(f"/{NAME}.zip", archive)
+    with pytest.raises(FetchError, match="already installed"):  # restored first, so not replaced
+        fetch(server, models)
+    assert (models / NAME / "am/final.mdl").read_text() == "the old model"
+    assert installed_entries(models) == [NAME]
