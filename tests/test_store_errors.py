@@ -159,3 +159,12 @@ def test_two_damaged_files_in_a_row_are_both_kept(tmp_path):
         store.close()                               # last connection: WAL checkpointed and removed
     assert moved[0] != moved[1]
     assert moved[0].read_bytes().startswith(b"first") and moved[1].read_bytes().startswith(b"second")
+
+
+def test_next_session_marks_an_abandoned_unfinished_session_interrupted(tmp_path):
+    first = SafeRecorder.open(tmp_path / "data", warn=lambda m: None)
+    first.begin({"session_id": "bbbb0001", "mode": "voice"})
+    first.on_turn(turn(0))                          # ... and the loop gave up without a result
+    second = first.next_session()
+    rec = second.store.get_session("bbbb0001")
+    assert rec["status"] == "interrupted" and rec["ended_at"] and len(rec["turns"]) == 1

@@ -445,6 +445,12 @@ class TranscriptStore:
         except OSError as exc:
             raise from_os(target, exc, "save the answer's audio") from exc
 
+    def interrupt_session(self, session_id: str) -> None:
+        """Mark one unfinished session `interrupted` (its dialog was abandoned without a result)."""
+        with self._tx() as conn:
+            conn.execute("UPDATE sessions SET status='interrupted', ended_at=COALESCE(ended_at, ?) "
+                         "WHERE id=? AND status='in_progress'", (utc_now(), session_id))
+
     def mark_interrupted(self) -> list[str]:
         """Sessions still in_progress whose writing process is gone become `interrupted`."""
         rows = self._read("SELECT id, writer FROM sessions WHERE status='in_progress'")

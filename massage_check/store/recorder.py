@@ -40,6 +40,7 @@ class SafeRecorder:
         self.session_id: str | None = None
         self._pending: list[dict[str, Any]] = []
         self._failed = False
+        self._finished = False
 
     @classmethod
     def open(cls, data_dir: Path | str | None = None, cfg: Any = None,
@@ -59,7 +60,15 @@ class SafeRecorder:
         return rec
 
     def next_session(self) -> SafeRecorder:
-        """A fresh recorder for the next patient, sharing this store (kiosk: one store, many sessions)."""
+        """A fresh recorder for the next patient, sharing this store (kiosk: one store, many sessions).
+
+        A session this recorder began but never finished is marked interrupted now,
+        not only when the process ends.
+        """
+        if self.store is not None and self.session_id is not None and not self._finished:
+            store, sid = self.store, self.session_id
+            self._guard(lambda: store.interrupt_session(sid))
+            self._finished = True
         return SafeRecorder(self.store, self._opener, self._warn)
 
     @property
@@ -101,6 +110,7 @@ class SafeRecorder:
 
     def finish(self, transcript: Mapping[str, Any] | Any) -> str | None:
         """Record the result. After any earlier failure, rewrite the whole transcript."""
+        self._finished = True
         record = _plain(transcript)
         if self.store is None and self._opener is not None:
             self.store = self._guard(self._opener)  # the problem may have cleared
