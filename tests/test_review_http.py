@@ -250,3 +250,21 @@ def test_real_review_command_with_pin_set_by_the_cli(store, tmp_path):
         server.terminate()
         server.wait(timeout=20)
     assert "review_server_start" in [e["action"] for e in store.audit_log()]
+
+
+def test_missing_session_and_lower_priority_rules(server, store):
+    other = next(r for r in RULES.rules if r.outcome.value != "see_doctor_first")
+    sid = store.begin_session({"mode": "text", "rules_sha256": "0" * 64})
+    store.finish_session(sid, "see_doctor_first", [RULE.id, other.id], "x", {}, "result")
+    b = Browser(*server)
+    assert b.login(PIN) == 302
+    status, _, body = b.request("GET", f"/session/{sid}")
+    page = body.decode()
+    assert status == 200
+    # only the lower-priority rule is marked as not deciding the outcome
+    assert page.count("a higher-priority rule decided the outcome") == 1
+    assert page.index(other.id) < page.index("a higher-priority rule decided")
+    assert "The rules file has changed since this session" in page        # hash differs from the current file
+    status, _, body = b.request("GET", "/session/0123456789abcdef")
+    assert status == 404 and b"no such session" in body
+    assert ("view_session_missing", "0123456789abcdef") in [(e["action"], e["session_id"]) for e in store.audit_log()]
