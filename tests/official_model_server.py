@@ -11,6 +11,7 @@ import io
 import re
 import socket
 import threading
+import time
 import zipfile
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +28,7 @@ class Served:
     corrupt_at: int | None = None  # flip the byte at this offset in every response
     declared_length: int | None = None  # Content-Length to claim instead of the true one
     ignore_range: bool = False  # answer a Range request with the full body (200)
+    chunk_delay: float = 0.0  # seconds to wait after each 4 KiB sent (a slow link)
 
     @property
     def etag(self) -> str:
@@ -99,7 +101,17 @@ class ModelServer:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
-                self.wfile.write(chunk[:length])
+                if served.chunk_delay:
+                    for i in range(0, length, 4096):
+                        try:
+                            self.wfile.write(chunk[i:min(i + 4096, length)])
+                            self.wfile.flush()
+                        except OSError:  # the client went away
+                            self.close_connection = True
+                            return
+                        time.sleep(served.chunk_delay)
+                else:
+                    self.wfile.write(chunk[:length])
                 if length != len(chunk):
                     self.close_connection = True
 

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -253,4 +258,37 @@ def test_old_model_left_by_a_run_killed_mid_replace_is_restored_not_deleted(serv
     with pytest.raises(FetchError, match="already installed"):  # restored first, so not replaced
         fetch(server, models)
     assert (models / NAME / "am/final.mdl").read_text() == "the old model"
+    assert installed_entries(models) == [NAME]
+
+
+def test_fetch_killed_mid_download_leaves_nothing_installed_and_resumes(server, archive, tmp_path) -> None:
+    """A real `massage-check models fetch` process is killed (SIGKILL: no clean-up code runs)
+    while the archive trickles in; the next fetch resumes from the bytes on disk."""
+    served = server.serve(f"/{NAME}.zip", archive, chunk_delay=0.02)
+    models = tmp_path / "models"
+    part = models / DOWNLOADS / f"{NAME}.zip.part"
+    env = {**os.environ, "MASSAGE_CHECK_CONFIG": str(tmp_path / "config.yaml")}
+    repo = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen([sys.executable, "-m", "massage_check.cli", "models", "fetch", NAME,
+                             "--url", server.base_url, "--dir", str(models), "--no-progress"],
+                            cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while not (part.exists() and part.stat().st_size >= 40_000):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the download never started"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=10)
+        proc.stdout.close()
+        proc.stderr.close()
+    have = part.stat().st_size
+    assert 40_000 <= have < len(archive)
+    assert installed_entries(models) == [DOWNLOADS]  # no model, no unpack directory
+
+    served.chunk_delay = 0.0
+    result = fetch(server, models)
+    assert result.resumed_from == have and server.requests[-1].status == 206
+    assert result.sha256 == hashlib.sha256(archive).hexdigest()
     assert installed_entries(models) == [NAME]
