@@ -1,0 +1,281 @@
+"""python -m models.build [--out DIR] [--seed N] [--tiny]: build the answer model from nothing.
+
+Steps: vocabulary (dialog/vocabulary.yaml) -> texts -> synthetic speech (espeak-ng, festival) with
+augmentation -> MFCC -> flat-start phone alignment -> network training with two Viterbi
+realignments -> export (am/final.mdl) -> graphs per context -> tune the garbage costs on development
+speech through libvosk -> manifest.json. Same seed, same machine -> same model.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from models.build import RECIPE_VERSION
+from models.build.corpus import CONTEXTS, Vocabulary, load_vocabulary
+from models.build.data import DataPlan, Utt, make_jobs, negative_pool, run_jobs
+from models.build.graph import GraphCosts, build_hclg, word_symbols
+from models.build.lexicon import SIL, Lexicon, build_lexicon
+from models.build import kaldi_format as kf
+from models.build.features import NUM_CEPS, mfcc_conf_text
+from models.build.nnet import (TrainConfig, export_layers, forward_exported, log_posteriors, make_model,
+                               num_outputs, set_input_norm, train_epochs, viterbi_align)
+
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "answer-model"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    plan: DataPlan
+    dev_utterances: int
+    train: TrainConfig
+    epochs: tuple[int, ...]          # epochs per alignment stage (stage 0 = flat start)
+    intents: tuple[str, ...] | None  # None = every intent
+
+
+FULL = Recipe(plan=DataPlan(utterances=8000, copies=2), dev_utterances=240, train=TrainConfig(hidden=192),
+              epochs=(2, 2, 3), intents=None)
+TINY = Recipe(plan=DataPlan(utterances=500, copies=2, festival_share=0.0,
+                            kinds=(("inv", 0.6), ("oov", 0.25), ("sent", 0.15))),
+              dev_utterances=40, train=TrainConfig(hidden=96, batch_frames=4000), epochs=(4, 6),
+              intents=("yes", "no", "stop"))
+
+
+def log(msg: str) -> None:
+    print(f"[models.build {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def flat_labels(u: Utt, seq: list[int]) -> np.ndarray | None:
+    n = num_outputs(len(u.feats))
+    b0, b1 = max(0, u.bounds[0] // 3), min(n, max(u.bounds[1] // 3, u.bounds[0] // 3 + 1))
+    if b1 - b0 < len(seq):
+        return None
+    lab = np.zeros(n, np.int64)      # pdf 0 = silence
+    edges = np.linspace(b0, b1, len(seq) + 1).astype(int)
+    for k, p in enumerate(seq):
+        lab[edges[k]:edges[k + 1]] = p
+    return lab
+
+
+def align_sequence(words: list[str], lex: Lexicon, pdf: dict[str, int]) -> tuple[list[int], list[bool]]:
+    pdfs, opt = [pdf[SIL]], [True]
+    for j, w in enumerate(words):
+        if j > 0:
+            pdfs.append(pdf[SIL])
+            opt.append(True)
+        for p in lex.prons[w]:
+            pdfs.append(pdf[p])
+            opt.append(False)
+    pdfs.append(pdf[SIL])
+    opt.append(True)
+    return pdfs, opt
+
+
+def write_model(out: Path, layers, priors: np.ndarray, phones: list[str], graphs: dict, costs: GraphCosts) -> None:
+    (out / "am").mkdir(parents=True, exist_ok=True)
+    (out / "conf").mkdir(exist_ok=True)
+    (out / "am" / "final.mdl").write_bytes(kf.final_mdl(len(phones), NUM_CEPS, layers, priors))
+    (out / "conf" / "mfcc.conf").write_text(mfcc_conf_text())
+    (out / "conf" / "model.conf").write_text(kf.model_conf_text(silence_phone=1))
+    for ctx, (fst, syms) in graphs.items():
+        g = out / "graph" if ctx == "all" else out / "graphs" / ctx
+        g.mkdir(parents=True, exist_ok=True)
+        fst.write(str(g / "HCLG.fst"))
+        (g / "words.txt").write_text(kf.symbols_text(syms))
+        (g / "phones.txt").write_text(kf.symbols_text(["<eps>"] + phones))
+
+
+def make_graphs(vocab: Vocabulary, lex: Lexicon, phone_ids: dict[str, int], costs: GraphCosts,
+                contexts: list[str]) -> dict:
+    return {ctx: build_hclg(vocab.all_phrases(ctx), lex.prons, phone_ids, costs) for ctx in contexts}
+
+
+def decode_set(model_dir: Path, utts: list[tuple[np.ndarray, str]], pool=None) -> list[str]:
+    from models.build.decode import decode_many
+    return decode_many(model_dir, [x for x, _ in utts], pool=pool)
+
+
+def score(hyps: list[str], refs: list[str]) -> tuple[float, float]:
+    """(in-vocabulary phrase accuracy, out-of-vocabulary rejection)."""
+    inv = [(h, r) for h, r in zip(hyps, refs) if r != "[unk]"]
+    oov = [h for h, r in zip(hyps, refs) if r == "[unk]"]
+    acc = float(np.mean([h == r for h, r in inv])) if inv else 1.0
+    rej = float(np.mean([all(w == "[unk]" for w in h.split()) for h in oov])) if oov else 1.0
+    return acc, rej
+
+
+def dev_audio(vocab: Vocabulary, seed: int, n: int, negatives: list[str]) -> list[tuple[np.ndarray, str]]:
+    """Development speech (training voices, new texts and conditions) for tuning graph costs."""
+    from models.build.augment import test_condition
+    from models.build.data import training_voices
+    from models.build.tts import synth_many
+    rng = random.Random(seed + 7919)
+    phrases = vocab.all_phrases()
+    items = []
+    for i in range(n):
+        if i % 3 == 2:
+            items.append((" ".join(rng.sample(negatives, rng.choice([1, 1, 2]))), "[unk]"))
+        else:
+            items.append((rng.choice(phrases), None))
+    out = []
+    for start in range(0, n, 20):
+        chunk = items[start:start + 20]
+        voice = training_voices(rng, DataPlan())
+        waves = synth_many(voice, [t for t, _ in chunk])
+        for k, (x, (t, ref)) in enumerate(zip(waves, chunk)):
+            nrng = np.random.default_rng([seed, 99, start + k])
+            snr = [None, 20.0, 10.0][(start + k) % 3]
+            out.append((test_condition(nrng, x, snr), ref or t))
+    return out
+
+
+def scaled_priors(raw: np.ndarray, scale: float) -> np.ndarray:
+    """Priors as libvosk should subtract them: floored, raised to `scale` (< 1 softens the boost that
+    dividing by a small prior gives rare phones), renormalised."""
+    p = raw ** scale
+    return p / p.sum()
+
+
+def tune_costs(tmp: Path, vocab, lex, phone_ids, layers, raw_priors, phones, dev, grid) -> tuple[dict, list]:
+    from models.build.decode import decoder_pool
+    results = []
+    pool = decoder_pool()
+    for prior_scale, costs in grid:
+        write_model(tmp, layers, scaled_priors(raw_priors, prior_scale), phones,
+                    make_graphs(vocab, lex, phone_ids, costs, ["all"]), costs)
+        acc, rej = score(decode_set(tmp, dev, pool), [r for _, r in dev])
+        results.append({"prior_scale": prior_scale, "costs": asdict(costs), "dev_accuracy": acc,
+                        "dev_oov_rejection": rej})
+        log(f"  prior scale {prior_scale} costs {asdict(costs)}: dev accuracy {acc:.3f}, OOV rejection {rej:.3f}")
+    pool.close()
+    pool.join()
+    best = max(results, key=lambda r: (min(r["dev_accuracy"], r["dev_oov_rejection"] + 0.03),
+                                       r["dev_accuracy"] + r["dev_oov_rejection"]))
+    return best, results
+
+
+def build(out: Path, seed: int, tiny: bool) -> dict:
+    t_start = time.time()
+    recipe = TINY if tiny else FULL
+    rng = random.Random(seed)
+    np_rng = np.random.default_rng(seed)
+    vocab = load_vocabulary(only_intents=list(recipe.intents) if recipe.intents else None)
+    log(f"vocabulary: {len(vocab.words())} words, {len(vocab.all_phrases())} phrases")
+    negatives = negative_pool(vocab, rng, n_cmu=600 if tiny else 3000)
+    jobs = make_jobs(vocab, seed, recipe.plan, negatives)
+    words_needed = set(vocab.words()) | {w for j in jobs for t in j.texts for w in t} | set(negatives)
+    lex = build_lexicon(sorted(words_needed))
+    phones = lex.phones
+    phone_ids = {p: i + 1 for i, p in enumerate(phones)}
+    pdf = {p: i for i, p in enumerate(phones)}
+    log(f"lexicon: {len(lex.prons)} words, {len(phones)} phones")
+    utts = run_jobs(jobs, workers=2, desc="synthesise+augment")
+    seqs = [align_sequence(u.words, lex, pdf) for u in utts]
+    labels, keep = [], []
+    for i, u in enumerate(utts):
+        lab = flat_labels(u, [p for p, o in zip(*seqs[i]) if not o])
+        if lab is not None:
+            labels.append(lab)
+            keep.append(i)
+    utts = [utts[i] for i in keep]
+    seqs = [seqs[i] for i in keep]
+    feats = [u.feats for u in utts]
+    hours = sum(len(f) for f in feats) / 360000
+    log(f"training data: {len(utts)} utterances, {hours:.2f} h")
+    import torch
+    torch.manual_seed(seed)
+    model = make_model(NUM_CEPS, len(phones), recipe.train.hidden)
+    set_input_norm(model, feats)
+    for stage, epochs in enumerate(recipe.epochs):
+        if stage > 0:
+            lps = log_posteriors(model, feats)
+            new, changed = [], 0
+            for lp, (p, o), old in zip(lps, seqs, labels):
+                a = viterbi_align(lp, p, o)
+                a = old if a is None else a
+                changed += int((a != old).sum())
+                new.append(a)
+            labels = new
+            log(f"realigned: {changed / sum(len(x) for x in labels):.1%} of frames changed")
+        lr0 = recipe.train.lr if stage < len(recipe.epochs) - 1 else recipe.train.lr * 0.75
+        train_epochs(model, feats, labels, epochs, recipe.train, np_rng, (lr0, lr0 * 0.1),
+                     desc=f"train stage {stage + 1}/{len(recipe.epochs)}")
+    counts = np.bincount(np.concatenate(labels), minlength=len(phones)).astype(np.float64)
+    raw_priors = np.maximum(counts / counts.sum(), 2e-3)
+    layers = export_layers(model)
+    ref = forward_exported(layers, feats[0].astype(np.float32))
+    got = log_posteriors(model, [feats[0]])[0]
+    err = float(np.abs(ref - got).max())
+    if err > 1e-2:
+        raise RuntimeError(f"exported network differs from the trained one (max |diff| {err:.4f})")
+    log(f"export check: max |diff| {err:.2e}")
+    dev = dev_audio(vocab, seed, recipe.dev_utterances, negatives)
+    tmp = out.parent / (out.name + ".tuning")
+    shutil.rmtree(tmp, ignore_errors=True)
+    grid = [(ps, GraphCosts(phrase_cost=1.0, unk_cost=u, unk_phone_cost=c)) for ps in (0.3, 0.7)
+            for u in (3.0, 8.0, 15.0) for c in (0.0, 1.5)]
+    best_dev, tuning = tune_costs(tmp, vocab, lex, phone_ids, layers, raw_priors, phones, dev, grid)
+    shutil.rmtree(tmp, ignore_errors=True)
+    best = GraphCosts(**best_dev["costs"])
+    priors = scaled_priors(raw_priors, best_dev["prior_scale"])
+    log(f"chosen: prior scale {best_dev['prior_scale']}, graph costs {asdict(best)}")
+    contexts = ["all"] if tiny else list(CONTEXTS)
+    if out.exists():
+        shutil.rmtree(out)
+    write_model(out, layers, priors, phones, make_graphs(vocab, lex, phone_ids, best, contexts), best)
+    (out / "graph" / "lexicon.txt").write_text(
+        "".join(f"{w} {' '.join(lex.prons[w])}\n" for w in vocab.words()))
+    from models.answer_model import MANIFEST, sha256_file
+    files = {p.relative_to(out).as_posix(): sha256_file(p) for p in sorted(out.rglob("*")) if p.is_file()}
+    manifest = {
+        "name": "massage-check answer model" + (" (tiny)" if tiny else ""),
+        "recipe_version": RECIPE_VERSION,
+        "seed": seed,
+        "tiny": tiny,
+        "vocabulary": {"words": vocab.words(), "phrases": vocab.phrases, "corrections": vocab.corrections,
+                       "unknown_word": "[unk]"},
+        "contexts": {c: vocab.all_phrases(c) for c in contexts},
+        "phones": phones,
+        "graph_costs": asdict(best),
+        "prior_scale": best_dev["prior_scale"],
+        "training_data": {
+            "utterances": len(utts), "hours": round(hours, 3),
+            "texts": recipe.plan.utterances, "copies_per_text": recipe.plan.copies,
+            "kinds": {k: sum(u.kind == k for u in utts) for k in sorted({u.kind for u in utts})},
+            "voices": sorted({u.voice.split("+")[0] for u in utts}),
+            "voice_settings": len({u.voice for u in utts}),
+            "augmentation": asdict(recipe.plan) | {"augment": "speed 0.88-1.12, reverb, phone/mic colouring, "
+                                                    "level, white/pink/brown/babble/hum noise"},
+        },
+        "network": {"hidden": recipe.train.hidden, "epochs": list(recipe.epochs),
+                    "parameters": int(sum(layer.weight.size + layer.bias.size for layer in layers))},
+        "dev": {"accuracy": best_dev["dev_accuracy"], "oov_rejection": best_dev["dev_oov_rejection"],
+                "tuning": tuning, "utterances": len(dev)},
+        "accuracy": None,
+        "build_seconds": round(time.time() - t_start, 1),
+        "files": files,
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    log(f"model written to {out} in {time.time() - t_start:.0f} s")
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m models.build", description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"model directory (default {DEFAULT_OUT})")
+    ap.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    ap.add_argument("--tiny", action="store_true", help="a few words, small data: a quick check of the recipe")
+    args = ap.parse_args(argv)
+    build(args.out, args.seed, args.tiny)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Training and development data: texts x synthetic voices x augmentation -> MFCC features.
+
+Work is split into jobs (one voice setting, a few texts); each job's randomness comes from
+(seed, job index) only, so the result does not depend on how jobs are spread over processes.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+
+import numpy as np
+
+from models.build.augment import AugmentConfig, augment
+from models.build.corpus import Vocabulary, cmu_words, seed_article_words, sentences
+from models.build.features import mfcc
+from models.build.tts import (ESPEAK_VARIANTS_TRAIN, ESPEAK_VOICES_TRAIN, Voice, available_engines,
+                              festival_voices, synth_many)
+
+
+@dataclass
+class Utt:
+    words: list[str]
+    feats: np.ndarray            # (frames, ceps) float16
+    bounds: tuple[int, int]      # speech start/end, in 10 ms frames
+    voice: str
+    kind: str                    # inv | oov | mix | sent
+
+
+@dataclass
+class Job:
+    index: int
+    seed: int
+    voice: Voice
+    texts: list[list[str]]
+    kinds: list[str]
+    copies: int = 1
+    augment_cfg: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass(frozen=True)
+class DataPlan:
+    """How much to synthesise. `utterances` counts texts; each is augmented `copies` times."""
+
+    utterances: int = 9000
+    copies: int = 2
+    texts_per_job: int = 24
+    festival_share: float = 0.35
+    kinds: tuple[tuple[str, float], ...] = (("inv", 0.5), ("mix", 0.1), ("oov", 0.2), ("sent", 0.2))
+
+
+def negative_pool(vocab: Vocabulary, rng: random.Random, n_cmu: int = 3000) -> list[str]:
+    """Out-of-vocabulary words for negatives and phone coverage (not vocabulary words)."""
+    inv = set(vocab.words())
+    pool = set(seed_article_words()) | {w for p in vocab.unspoken for w in p.split()} | set(cmu_words(rng, n_cmu))
+    return sorted(w for w in pool if w not in inv and w.replace("'", "").isalpha())
+
+
+def make_texts(vocab: Vocabulary, rng: random.Random, n: int, plan: DataPlan,
+               negatives: list[str]) -> list[tuple[list[str], str]]:
+    phrases = vocab.all_phrases()
+    weights = [3.0 if p in ("yes", "no") else 1.0 for p in phrases]
+    article = seed_article_words()
+    fillers = [w for p in vocab.unspoken for w in p.split() if w.isalpha()] or ["um"]
+    kinds, kw = zip(*plan.kinds)
+    out: list[tuple[list[str], str]] = []
+    for _ in range(n):
+        kind = rng.choices(kinds, kw)[0]
+        if kind == "inv":
+            k = rng.choices([1, 2, 3], [0.75, 0.2, 0.05])[0]
+            words = [w for p in rng.choices(phrases, weights, k=k) for w in p.split()]
+        elif kind == "mix":
+            p = rng.choices(phrases, weights)[0].split()
+            f = [rng.choice(fillers)]
+            words = f + p if rng.random() < 0.5 else p + f
+        elif kind == "oov" or not article:
+            words = rng.sample(negatives, rng.choice([1, 1, 2, 3]))
+            kind = "oov"
+        else:
+            words = [w for w in sentences(article, rng, 1)[0] if w.replace("'", "").isalpha()] or ["massage"]
+        out.append((words, kind))
+    return out
+
+
+def training_voices(rng: random.Random, plan: DataPlan) -> Voice:
+    fest = festival_voices() if "festival" in available_engines() else []
+    if fest and rng.random() < plan.festival_share:
+        return Voice("festival", rng.choice(fest), rate=rng.uniform(0.8, 1.25))
+    return Voice("espeak", rng.choice(ESPEAK_VOICES_TRAIN), rng.choice(ESPEAK_VARIANTS_TRAIN),
+                 rate=rng.uniform(0.75, 1.35), pitch=rng.randint(20, 80))
+
+
+def make_jobs(vocab: Vocabulary, seed: int, plan: DataPlan, negatives: list[str]) -> list[Job]:
+    rng = random.Random(seed)
+    texts = make_texts(vocab, rng, plan.utterances, plan, negatives)
+    jobs = []
+    for j in range(0, len(texts), plan.texts_per_job):
+        chunk = texts[j:j + plan.texts_per_job]
+        jobs.append(Job(index=len(jobs), seed=seed, voice=training_voices(rng, plan),
+                        texts=[t for t, _ in chunk], kinds=[k for _, k in chunk], copies=plan.copies))
+    return jobs
+
+
+def run_job(job: Job) -> list[Utt]:
+    waves = synth_many(job.voice, [" ".join(t) for t in job.texts])
+    out = []
+    for i, (x, words, kind) in enumerate(zip(waves, job.texts, job.kinds)):
+        for c in range(job.copies):
+            rng = np.random.default_rng([job.seed, job.index, i, c])
+            y, (s0, s1) = augment(rng, x, job.augment_cfg)
+            f = mfcc(y)
+            if len(f) < 10:
+                continue
+            out.append(Utt(words=list(words), feats=f.astype(np.float16), bounds=(s0 // 160, s1 // 160),
+                           voice=job.voice.label, kind=kind))
+    return out
+
+
+def run_jobs(jobs: list[Job], workers: int = 2, desc: str = "synthesise") -> list[Utt]:
+    from tqdm import tqdm
+    utts: list[Utt] = []
+    bar = tqdm(total=sum(len(j.texts) for j in jobs), desc=desc, unit="utt")
+    if workers <= 1:
+        for j in jobs:
+            utts += run_job(j)
+            bar.update(len(j.texts))
+    else:
+        with get_context("fork").Pool(workers) as pool:
+            for j, res in zip(jobs, pool.imap(run_job, jobs, chunksize=1)):
+                utts += res
+                bar.update(len(j.texts))
+    bar.close()
+    return utts

@@ -1,0 +1,37 @@
+"""Decode audio through the real libvosk in fresh worker processes.
+
+Fresh (spawned) processes because libvosk's and torch's thread pools in one process can deadlock.
+"""
+from __future__ import annotations
+
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+
+def _decode_worker(args: tuple[str, list[np.ndarray]]) -> list[str]:
+    import vosk
+    from models.answer_model import recognize
+    vosk.SetLogLevel(-1)
+    model = vosk.Model(args[0])
+    return [recognize(model, x) for x in args[1]]
+
+
+def decoder_pool(workers: int = 2):
+    """A pool of fresh processes for decode_many (reuse it: starting one costs seconds)."""
+    return get_context("spawn").Pool(workers)
+
+
+def decode_many(model_dir: Path, audio: list[np.ndarray], workers: int = 2, pool=None) -> list[str]:
+    """Texts libvosk hears in each utterance, decoded in `workers` processes."""
+    parts = [audio[i::workers] for i in range(workers)]
+    if pool is None:
+        with decoder_pool(workers) as own:
+            res = own.map(_decode_worker, [(str(model_dir), p) for p in parts])
+    else:
+        res = pool.map(_decode_worker, [(str(model_dir), p) for p in parts])
+    out: list[str] = [""] * len(audio)
+    for i, r in enumerate(res):
+        out[i::workers] = r
+    return out

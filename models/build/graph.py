@@ -1,0 +1,78 @@
+"""The decoding graph (HCLG.fst) written directly: a loop over the accepted phrases, optional
+silence anywhere between words, and an `[unk]` garbage path (a free loop over speech phones) that
+absorbs speech outside the vocabulary.
+
+The HMM level is folded in (one emitting state per phone): entering a phone consumes its forward
+transition id, staying consumes its self-loop id (Kaldi's "reordered" layout: forward arc first).
+Costs are in the same units as the network's log-likelihoods (acoustic scale 1.0):
+  phrase_cost   added once per phrase (an insertion penalty),
+  unk_cost      added once per garbage segment,
+  unk_phone_cost added per garbage phone.
+A higher unk cost makes the model accept more (and reject less); the build tunes both on
+development speech.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from models.build.kaldi_format import forward_tid, self_loop_tid
+
+UNK = "[unk]"
+
+
+@dataclass(frozen=True)
+class GraphCosts:
+    phrase_cost: float = 1.0
+    unk_cost: float = 10.0
+    unk_phone_cost: float = 1.0
+
+
+def word_symbols(phrases: list[str]) -> list[str]:
+    words = sorted({w for p in phrases for w in p.split()})
+    return ["<eps>", UNK] + words
+
+
+def build_hclg(phrases: list[str], prons: dict[str, tuple[str, ...]], phone_ids: dict[str, int],
+               costs: GraphCosts, unk: bool = True):
+    import kaldifst
+    syms = word_symbols(phrases)
+    wid = {w: i for i, w in enumerate(syms)}
+    sil = phone_ids["sil"]
+    fst = kaldifst.StdVectorFst()
+    hub = fst.add_state()
+    fst.start = hub
+    fst.set_final(hub, 0.0)
+
+    def arc(a: int, ilabel: int, olabel: int, cost: float, b: int) -> None:
+        fst.add_arc(a, kaldifst.StdArc(ilabel, olabel, cost, b))
+
+    def phone(a: int, p: int, olabel: int = 0, cost: float = 0.0) -> int:
+        b = fst.add_state()
+        arc(a, forward_tid(p), olabel, cost, b)
+        arc(b, self_loop_tid(p), 0, 0.0, b)
+        return b
+
+    def optional_silence(a: int) -> None:
+        s = phone(a, sil)
+        arc(s, 0, 0, 0.0, a)
+
+    optional_silence(hub)
+    for phrase in phrases:
+        cur = hub
+        for j, w in enumerate(phrase.split()):
+            if j > 0:
+                optional_silence(cur)
+            for k, p in enumerate(prons[w]):
+                cur = phone(cur, phone_ids[p], wid[w] if k == 0 else 0, costs.phrase_cost if (j == 0 and k == 0) else 0.0)
+        arc(cur, 0, 0, 0.0, hub)
+    if unk:
+        g0 = fst.add_state()
+        arc(hub, 0, wid[UNK], costs.unk_cost, g0)
+        for name, p in sorted(phone_ids.items()):
+            if p == sil:
+                continue
+            s = phone(g0, p, 0, costs.unk_phone_cost)
+            arc(s, 0, 0, 0.0, g0)
+            arc(s, 0, 0, 0.0, hub)
+    kaldifst.arcsort(fst, sort_type="ilabel")
+    return fst, syms

@@ -1,0 +1,184 @@
+"""Writers for the Kaldi objects libvosk reads: TransitionModel + nnet3 AmNnetSimple (am/final.mdl),
+words.txt, phones.txt, and the two conf files.
+
+Formats follow Kaldi's readers (hmm/transition-model.cc, hmm/hmm-topology.cc, nnet3/nnet-nnet.cc,
+nnet3/nnet-simple-component.cc, nnet3/am-nnet-simple.cc). The model is written in Kaldi's binary form
+("\\0B" header) because it is about a third of the size of the text form.
+
+HMM topology: every phone (silence included) is one emitting state with a self-loop, so a phone can
+be as short as one 30 ms frame; its pdf is the phone itself (context-independent phones).
+Transition ids for phone p (1-based, tuple order): 2p-1 is the self-loop, 2p the forward transition.
+"""
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def self_loop_tid(phone: int) -> int:
+    return 2 * phone - 1
+
+
+def forward_tid(phone: int) -> int:
+    return 2 * phone
+
+
+@dataclass
+class Layer:
+    """One affine component; `offsets` are the input frame offsets appended before it."""
+
+    name: str
+    input: str
+    offsets: list[int]
+    weight: np.ndarray     # (out, len(offsets) * in_dim), offset-major
+    bias: np.ndarray
+    relu: bool
+
+
+class _BinWriter:
+    def __init__(self) -> None:
+        self.b = io.BytesIO()
+
+    def token(self, t: str) -> None:
+        self.b.write(t.encode() + b" ")
+
+    def int32(self, v: int) -> None:
+        self.b.write(struct.pack("<bi", 4, int(v)))
+
+    def float32(self, v: float) -> None:
+        self.b.write(struct.pack("<bf", 4, float(v)))
+
+    def vector(self, v: np.ndarray) -> None:
+        self.token("FV")
+        v = np.asarray(v, dtype="<f4").ravel()
+        self.b.write(struct.pack("<bi", 4, len(v)))
+        self.b.write(v.tobytes())
+
+    def matrix(self, m: np.ndarray) -> None:
+        self.token("FM")
+        m = np.ascontiguousarray(m, dtype="<f4")
+        self.b.write(struct.pack("<bi", 4, m.shape[0]))
+        self.b.write(struct.pack("<bi", 4, m.shape[1]))
+        self.b.write(m.tobytes())
+
+    def raw(self, s: str) -> None:
+        self.b.write(s.encode())
+
+
+def transition_model(w: _BinWriter, num_phones: int, self_loop_prob: float = 0.5) -> None:
+    phones = list(range(1, num_phones + 1))
+    w.token("<TransitionModel>")
+    w.token("<Topology>")
+    # binary HmmTopology: phones_, phone2idx_, then entries (hmm-topology.cc, binary branch)
+    _int_vector(w, phones)
+    _int_vector(w, [-1] + [0] * num_phones)
+    w.int32(1)                     # one topology entry for all phones
+    w.int32(2)                     # two states: emitting 0, final 1
+    w.int32(0)                     # state 0: pdf class 0
+    w.int32(2)                     # two transitions
+    w.int32(0)
+    w.float32(self_loop_prob)
+    w.int32(1)
+    w.float32(1.0 - self_loop_prob)
+    w.int32(-1)                    # state 1: kNoPdf
+    w.int32(0)                     # no transitions
+    w.token("</Topology>")
+    w.token("<Triples>")
+    w.int32(len(phones))
+    for p in phones:
+        w.int32(p)
+        w.int32(0)
+        w.int32(p - 1)
+    w.token("</Triples>")
+    w.token("<LogProbs>")
+    lp = np.zeros(2 * len(phones) + 1, np.float32)
+    lp[1::2] = np.log(self_loop_prob)
+    lp[2::2] = np.log(1.0 - self_loop_prob)
+    w.vector(lp)
+    w.token("</LogProbs>")
+    w.token("</TransitionModel>")
+
+
+def _int_vector(w: _BinWriter, values: list[int]) -> None:
+    w.b.write(struct.pack("<bi", 4, len(values)))
+    w.b.write(np.asarray(values, dtype="<i4").tobytes())
+
+
+def _descriptor(inp: str, offsets: list[int]) -> str:
+    parts = [inp if o == 0 else f"Offset({inp}, {o})" for o in offsets]
+    return parts[0] if len(parts) == 1 else "Append(" + ", ".join(parts) + ")"
+
+
+def final_mdl(num_phones: int, input_dim: int, layers: list[Layer], priors: np.ndarray) -> bytes:
+    """Binary am/final.mdl: TransitionModel then nnet3 AmNnetSimple with priors."""
+    w = _BinWriter()
+    w.raw("\0B")
+    transition_model(w, num_phones)
+    config = [f"input-node name=input dim={input_dim}"]
+    comps: list[tuple[str, str]] = []
+    prev = "input"
+    for layer in layers:
+        config.append(f"component-node name={layer.name} component={layer.name} "
+                      f"input={_descriptor(prev, layer.offsets)}")
+        comps.append((layer.name, "affine"))
+        prev = layer.name
+        if layer.relu:
+            config.append(f"component-node name={layer.name}.relu component={layer.name}.relu input={prev}")
+            comps.append((layer.name + ".relu", "relu"))
+            prev = layer.name + ".relu"
+    config.append(f"component-node name=output.log-softmax component=output.log-softmax input={prev}")
+    comps.append(("output.log-softmax", "logsoftmax"))
+    config.append("output-node name=output input=output.log-softmax objective=linear")
+    w.token("<Nnet3>")
+    w.raw("\n" + "\n".join(config) + "\n\n")
+    w.token("<NumComponents>")
+    w.int32(len(comps))
+    by_name = {layer.name: layer for layer in layers}
+    for name, kind in comps:
+        w.token("<ComponentName>")
+        w.token(name)
+        if kind == "affine":
+            layer = by_name[name]
+            w.token("<FixedAffineComponent>")
+            w.token("<LinearParams>")
+            w.matrix(layer.weight)
+            w.token("<BiasParams>")
+            w.vector(layer.bias)
+            w.token("</FixedAffineComponent>")
+        else:
+            tag = "RectifiedLinearComponent" if kind == "relu" else "LogSoftmaxComponent"
+            dim = by_name[name.rsplit(".", 1)[0]].weight.shape[0] if kind == "relu" else layers[-1].weight.shape[0]
+            w.token(f"<{tag}>")
+            w.token("<Dim>")
+            w.int32(dim)
+            w.token("<ValueAvg>")
+            w.vector(np.zeros(0, np.float32))
+            w.token("<DerivAvg>")
+            w.vector(np.zeros(0, np.float32))
+            w.token("<Count>")
+            w.float32(0.0)
+            w.token(f"</{tag}>")
+    w.token("</Nnet3>")
+    w.token("<LeftContext>")
+    w.int32(0)
+    w.token("<RightContext>")
+    w.int32(0)
+    w.token("<Priors>")
+    w.vector(priors.astype(np.float32))
+    return w.b.getvalue()
+
+
+def model_conf_text(beam: float = 11.0, lattice_beam: float = 2.0, max_active: int = 1000,
+                    silence_phone: int = 1) -> str:
+    return (f"--min-active=100\n--max-active={max_active}\n--beam={beam}\n--lattice-beam={lattice_beam}\n"
+            "--acoustic-scale=1.0\n--frame-subsampling-factor=3\n"
+            f"--endpoint.silence-phones={silence_phone}\n"
+            "--endpoint.rule2.min-trailing-silence=0.5\n--endpoint.rule3.min-trailing-silence=0.8\n"
+            "--endpoint.rule4.min-trailing-silence=1.5\n")
+
+
+def symbols_text(symbols: list[str]) -> str:
+    return "".join(f"{s} {i}\n" for i, s in enumerate(symbols))

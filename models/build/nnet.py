@@ -1,0 +1,236 @@
+"""The acoustic network (a small TDNN over MFCCs, one output per 30 ms frame), its training by
+frame cross-entropy on Viterbi alignments, and its export as nnet3 affine layers.
+
+Layout (offsets in 10 ms input frames; every layer after the first runs at the 30 ms output rate,
+as libvosk evaluates it with --frame-subsampling-factor=3):
+  tdnn1 Append(-2..2) of MFCC   tdnn2 (-3,0,3)   tdnn3 (-3,0,3)   tdnn4 (-6,0,6)   tdnn5 (-6,0,6)
+  output affine -> log-softmax over phones.   Context: 20 frames (200 ms) each side.
+BatchNorm after each ReLU is used in training only and folded into the next affine for export;
+the input mean/variance normalisation is folded into the first affine.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.build.kaldi_format import Layer
+
+CONTEXT = 20
+OFFSETS = [[-2, -1, 0, 1, 2], [-3, 0, 3], [-3, 0, 3], [-6, 0, 6], [-6, 0, 6]]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    hidden: int = 256
+    batch_frames: int = 12000     # output frames per batch (30 ms each)
+    lr: float = 2e-3
+    label_smoothing: float = 0.05
+    threads: int = 2
+
+
+def _torch():
+    import torch
+    return torch
+
+
+def make_model(input_dim: int, num_pdfs: int, hidden: int):
+    torch = _torch()
+    nn = torch.nn
+
+    class TDNN(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.convs = nn.ModuleList([
+                nn.Conv1d(input_dim, hidden, 5, stride=3),
+                nn.Conv1d(hidden, hidden, 3),
+                nn.Conv1d(hidden, hidden, 3),
+                nn.Conv1d(hidden, hidden, 3, dilation=2),
+                nn.Conv1d(hidden, hidden, 3, dilation=2),
+            ])
+            self.norms = nn.ModuleList([nn.BatchNorm1d(hidden) for _ in self.convs])
+            self.out = nn.Conv1d(hidden, num_pdfs, 1)
+            self.register_buffer("mean", torch.zeros(input_dim))
+            self.register_buffer("std", torch.ones(input_dim))
+
+        def forward(self, x):            # x: (B, T+2*CONTEXT, D) replicate-padded
+            x = ((x - self.mean) / self.std).transpose(1, 2)
+            for conv, norm in zip(self.convs, self.norms):
+                x = norm(torch.relu(conv(x)))
+            return torch.log_softmax(self.out(x), dim=1).transpose(1, 2)   # (B, n_out, P)
+
+    return TDNN()
+
+
+def num_outputs(frames: int) -> int:
+    return (frames + 2) // 3
+
+
+def pad_batch(feats: list[np.ndarray]) -> np.ndarray:
+    """Replicate-pad each utterance by CONTEXT frames (as nnet3 decodables do) to a common length."""
+    tmax = max(len(f) for f in feats)
+    out = np.empty((len(feats), tmax + 2 * CONTEXT + 2, feats[0].shape[1]), np.float32)
+    for i, f in enumerate(feats):
+        f = f.astype(np.float32)
+        right = tmax - len(f) + CONTEXT + 2
+        out[i] = np.concatenate([np.repeat(f[:1], CONTEXT, 0), f, np.repeat(f[-1:], right, 0)])
+    return out
+
+
+def batches(lengths: list[int], max_frames: int, rng: np.random.Generator) -> list[list[int]]:
+    order = np.argsort(np.asarray(lengths) + rng.uniform(0, 30, len(lengths)))
+    out, cur, cur_max = [], [], 0
+    for i in order:
+        n = num_outputs(lengths[i])
+        if cur and max(cur_max, n) * (len(cur) + 1) > max_frames:
+            out.append(cur)
+            cur, cur_max = [], 0
+        cur.append(int(i))
+        cur_max = max(cur_max, n)
+    if cur:
+        out.append(cur)
+    rng.shuffle(out)
+    return out
+
+
+def set_input_norm(model, feats: list[np.ndarray]) -> None:
+    torch = _torch()
+    allf = np.concatenate([f[::5].astype(np.float32) for f in feats])
+    model.mean.copy_(torch.from_numpy(allf.mean(0)))
+    model.std.copy_(torch.from_numpy(allf.std(0) + 1e-3))
+
+
+def train_epochs(model, feats: list[np.ndarray], labels: list[np.ndarray], epochs: int, cfg: TrainConfig,
+                 rng: np.random.Generator, lr_range: tuple[float, float], desc: str) -> float:
+    """Cross-entropy training; learning rate decays log-linearly over the epochs. Returns last loss."""
+    from tqdm import tqdm
+    torch = _torch()
+    torch.set_num_threads(cfg.threads)
+    opt = torch.optim.Adam(model.parameters(), lr=lr_range[0], weight_decay=1e-6)
+    lengths = [len(f) for f in feats]
+    plan = [batches(lengths, cfg.batch_frames, rng) for _ in range(epochs)]
+    total = sum(len(p) for p in plan)
+    step, loss_avg = 0, float("nan")
+    model.train()
+    bar = tqdm(total=total, desc=desc, unit="batch")
+    for ep in range(epochs):
+        for b in plan[ep]:
+            frac = step / max(1, total - 1)
+            for g in opt.param_groups:
+                g["lr"] = math.exp(math.log(lr_range[0]) * (1 - frac) + math.log(lr_range[1]) * frac)
+            x = torch.from_numpy(pad_batch([feats[i] for i in b]))
+            n = max(num_outputs(lengths[i]) for i in b)
+            y = np.full((len(b), n), -100, np.int64)
+            for k, i in enumerate(b):
+                y[k, : len(labels[i])] = labels[i]
+            logp = model(x)[:, :n]
+            loss = torch.nn.functional.nll_loss(logp.reshape(-1, logp.shape[-1]), torch.from_numpy(y).reshape(-1),
+                                                ignore_index=-100)
+            if cfg.label_smoothing > 0:
+                mask = torch.from_numpy(y.reshape(-1) >= 0)
+                smooth = -logp.reshape(-1, logp.shape[-1])[mask].mean()
+                loss = (1 - cfg.label_smoothing) * loss + cfg.label_smoothing * smooth
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            loss_avg = float(loss) if math.isnan(loss_avg) else 0.98 * loss_avg + 0.02 * float(loss)
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_avg:.3f}")
+    bar.close()
+    return loss_avg
+
+
+def log_posteriors(model, feats: list[np.ndarray], max_frames: int = 30000) -> list[np.ndarray]:
+    torch = _torch()
+    model.eval()
+    out: list[np.ndarray | None] = [None] * len(feats)
+    lengths = [len(f) for f in feats]
+    with torch.no_grad():
+        for b in batches(lengths, max_frames, np.random.default_rng(0)):
+            lp = model(torch.from_numpy(pad_batch([feats[i] for i in b]))).numpy()
+            for k, i in enumerate(b):
+                out[i] = lp[k, : num_outputs(lengths[i])]
+    model.train()
+    return out  # type: ignore[return-value]
+
+
+def export_layers(model) -> list[Layer]:
+    """Fold input normalisation and BatchNorms into plain affine layers (offset-major columns)."""
+    convs = list(model.convs) + [model.out]
+    layers: list[Layer] = []
+    scale = (1.0 / model.std).detach().numpy().astype(np.float64)
+    shift = (-model.mean / model.std).detach().numpy().astype(np.float64)
+    for li, conv in enumerate(convs):
+        w = conv.weight.detach().numpy().astype(np.float64)       # (out, in, k)
+        b = conv.bias.detach().numpy().astype(np.float64)
+        b = b + np.einsum("oik,i->o", w, shift)
+        w = w * scale[None, :, None]
+        if li < len(model.convs):
+            bn = model.norms[li]
+            s = (bn.weight / (bn.running_var + bn.eps).sqrt()).detach().numpy().astype(np.float64)
+            scale = s
+            shift = (bn.bias.detach().numpy() - bn.running_mean.detach().numpy() * s).astype(np.float64)
+        offsets = OFFSETS[li] if li < len(OFFSETS) else [0]
+        mat = np.transpose(w, (0, 2, 1)).reshape(w.shape[0], -1)
+        layers.append(Layer(name=f"tdnn{li + 1}" if li < len(OFFSETS) else "output.affine",
+                            input="", offsets=offsets, weight=mat.astype(np.float32), bias=b.astype(np.float32),
+                            relu=li < len(OFFSETS)))
+    return layers
+
+
+def forward_exported(layers: list[Layer], feats: np.ndarray) -> np.ndarray:
+    """numpy reference of what nnet3 computes from the exported layers (used to check the export)."""
+    x = np.concatenate([np.repeat(feats[:1], CONTEXT, 0), feats, np.repeat(feats[-1:], CONTEXT + 2, 0)]).astype(np.float64)
+    n = num_outputs(len(feats))
+    # evaluate every layer at every 10 ms frame of the padded range for simplicity
+    h = x
+    for layer in layers:
+        lo, hi = -min(layer.offsets), max(layer.offsets)
+        T = len(h) - lo - hi
+        cat = np.concatenate([h[lo + o: lo + o + T] for o in layer.offsets], axis=1)
+        h = cat @ layer.weight.T.astype(np.float64) + layer.bias
+        if layer.relu:
+            h = np.maximum(h, 0)
+        h = np.concatenate([np.zeros((lo, h.shape[1])), h, np.zeros((hi, h.shape[1]))])
+    h = h[CONTEXT: CONTEXT + 3 * n: 3]
+    h = h - h.max(1, keepdims=True)
+    return h - np.log(np.exp(h).sum(1, keepdims=True))
+
+
+def viterbi_align(logp: np.ndarray, pdfs: list[int], optional: list[bool]) -> np.ndarray | None:
+    """Best state path through a left-to-right sequence (each state: stay or advance; optional states
+    may be skipped). Returns the pdf of each frame, or None if the frames are too few."""
+    n, S = len(logp), len(pdfs)
+    pdfs_a = np.asarray(pdfs)
+    opt = np.asarray(optional)
+    if n < int((~opt).sum()):
+        return None
+    NEG = -1e30
+    skip_ok = np.zeros(S, bool)
+    skip_ok[2:] = opt[1:-1]
+    score = np.full(S, NEG)
+    score[0] = logp[0, pdfs_a[0]]
+    if S > 1 and opt[0]:
+        score[1] = logp[0, pdfs_a[1]]
+    back = np.zeros((n, S), np.int8)
+    for t in range(1, n):
+        stay = score
+        adv = np.concatenate([[NEG], score[:-1]])
+        skp = np.where(skip_ok, np.concatenate([[NEG, NEG], score[:-2]]), NEG)
+        best = np.maximum(np.maximum(stay, adv), skp)
+        back[t] = np.where(best == stay, 0, np.where(best == adv, 1, 2))
+        score = best + logp[t, pdfs_a]
+    end = S - 1
+    if S > 1 and opt[-1] and score[S - 2] > score[S - 1]:
+        end = S - 2
+    if score[end] < NEG / 2:
+        return None
+    path = np.empty(n, np.int64)
+    s = end
+    for t in range(n - 1, -1, -1):
+        path[t] = s
+        s -= int(back[t, s])
+    return pdfs_a[path]
