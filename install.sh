@@ -13,8 +13,9 @@ DEV=0
 APT="python3-venv python3-pip espeak-ng libespeak-ng1 libportaudio2 alsa-utils"
 # Tests: a virtual microphone (PulseAudio null sink), sox for audio checks,
 # a second synthesiser (flite) for voices the model never trained on,
-# headless Chromium + its WebDriver for the staff review page tests.
-DEV_APT="sox pulseaudio pulseaudio-utils libasound2-plugins flite chromium chromium-driver"
+# headless Chromium + its WebDriver for the staff review page tests,
+# festival + its English voices (lexicon and training speakers of `python -m models.build`).
+DEV_APT="sox pulseaudio pulseaudio-utils libasound2-plugins flite chromium chromium-driver festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"
 [ "$DEV" = 1 ] && APT="$APT $DEV_APT"
 
 SUDO=""
@@ -34,7 +35,7 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 if [ "$DEV" = 1 ]; then
-    .venv/bin/python -m pip install -q -e ".[test]"
+    .venv/bin/python -m pip install -q -e ".[test,train]"
 else
     .venv/bin/python -m pip install -q -e .
 fi
