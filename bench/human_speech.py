@@ -17,6 +17,9 @@ Sources (see SOURCES): asterisk (CC-BY-SA-3.0, one professional female voice,
 and letters, two speakers), pingus (GPL-2+), saytime (numbers, permissive),
 pocketsphinx (BSD, test utterances incl. LibriVox), hedgewars (GFDL-1.3,
 acted cartoon voices, 145 MB download; labels come from file names).
+Vocabulary phrases inside longer clean prompts ("please try again") are then
+cut out as extra in-vocabulary clips, timed by PocketSphinx forced alignment
+(PyPI pocketsphinx, installed into the cache when missing).
 """
 from __future__ import annotations
 
@@ -337,6 +340,84 @@ SOURCES: dict[str, Callable[[Path], Iterable[Clip]]] = {
 }
 
 
+# --- word cuts by forced alignment -------------------------------------------
+
+ALIGNABLE = ("asterisk", "alsa", "pocketsphinx")  # clean read speech; game voices are not
+PAD_S = 0.04  # keep a little context so onsets and releases are not clipped
+
+
+def load_pocketsphinx(cache: Path):
+    """PocketSphinx (PyPI, ships its own US English model) for forced alignment."""
+    try:
+        import pocketsphinx  # noqa: F401
+    except ImportError:
+        target = cache / "pslib"
+        if not (target / "pocketsphinx").exists():
+            run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
+                 str(target), POCKETSPHINX])
+        sys.path.insert(0, str(target))
+    from pocketsphinx import Decoder
+
+    return Decoder(loglevel="FATAL")
+
+
+def phrase_spans(words: list[str], vocab: Vocabulary) -> list[tuple[int, int, str]]:
+    """Longest-first, left-to-right, non-overlapping vocabulary phrases (word index spans)."""
+    spans, i = [], 0
+    longest = max(len(p.split()) for p in vocab.phrase_intent)
+    while i < len(words):
+        for n in range(min(longest, len(words) - i), 0, -1):
+            phrase = " ".join(words[i:i + n])
+            if phrase in vocab.phrase_intent:
+                spans.append((i, i + n, phrase))
+                i += n
+                break
+        else:
+            i += 1
+    return spans
+
+
+def cut_words(out: Path, entries: list[Entry], vocab: Vocabulary, cache: Path) -> list[Entry]:
+    """Cut the vocabulary phrases out of longer sentences, timed by forced alignment.
+
+    Real words said mid-sentence by real voices: coarticulated and a little
+    clipped, so harder than isolated words, but they cover many more phrases.
+    """
+    decoder = load_pocketsphinx(cache)
+    folder = out / "cuts"
+    folder.mkdir(parents=True, exist_ok=True)
+    cuts: list[Entry] = []
+    for entry in entries:
+        if entry.in_vocabulary or not entry.contains_phrases or not entry.path.startswith(ALIGNABLE):
+            continue
+        wav = out / entry.path
+        pcm = wav.read_bytes()[44:]  # sox writes a plain 44-byte header
+        try:
+            decoder.set_align_text(entry.transcript)
+        except RuntimeError:
+            continue  # a word outside the aligner's dictionary
+        decoder.start_utt()
+        decoder.process_raw(pcm, full_utt=True)
+        decoder.end_utt()
+        timed = [(re.sub(r"\(\d+\)$", "", seg.word), seg.start_frame, seg.end_frame)
+                 for seg in decoder.seg() if not seg.word.startswith(("<", "["))]
+        words = entry.transcript.split()
+        if [w for w, _, _ in timed] != words:
+            continue  # alignment failed or dropped words: no trustworthy times
+        for first, last, phrase in phrase_spans(words, vocab):
+            start = max(0.0, timed[first][1] / 100 - PAD_S)
+            end = min(entry.duration_s, (timed[last - 1][2] + 1) / 100 + PAD_S)
+            dest = folder / f"{len(cuts) + 1:04d}_{slug(entry.speaker)}_{slug(phrase)}.wav"
+            run(["sox", "-V1", str(wav), str(dest), "trim", f"{start:.3f}", f"={end:.3f}"])
+            cuts.append(Entry(str(dest.relative_to(out)), phrase, True, vocab.phrase_intent[phrase],
+                              [phrase], entry.source, entry.licence, entry.speaker, entry.original,
+                              round(end - start, 3),
+                              f"cut from {entry.path} ('{entry.transcript[:60]}') by "
+                              "PocketSphinx forced alignment"))
+    print(f"{'cuts':13s} {len(cuts):4d} clips", file=sys.stderr)
+    return cuts
+
+
 # --- conversion and manifest -------------------------------------------------
 
 
@@ -394,6 +475,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="where downloaded packages are kept (default: %(default)s)")
     parser.add_argument("--sources", default=",".join(SOURCES),
                         help=f"comma-separated subset of: {', '.join(SOURCES)}")
+    parser.add_argument("--no-cuts", action="store_true",
+                        help="skip cutting vocabulary phrases out of sentences (needs PocketSphinx)")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.sources.split(",") if n.strip()]
     unknown = [n for n in names if n not in SOURCES]
@@ -404,7 +487,10 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     try:
-        entries = gather(args.out, args.cache, names, Vocabulary.load())
+        vocab = Vocabulary.load()
+        entries = gather(args.out, args.cache, names, vocab)
+        if not args.no_cuts:
+            entries += cut_words(args.out, entries, vocab, args.cache)
     except RuntimeError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
