@@ -163,10 +163,16 @@ def load_model(path: Path | str) -> Any:
     libvosk turns every failure into a bare "Failed to create a model"; this checks the
     directory's structure first and otherwise quotes libvosk's own error line.
     """
-    import vosk
-
     path = Path(path)
     layout = check_model_dir(path)
+    if "kaldifst" in sys.modules and "vosk" not in sys.modules:
+        # Seen with kaldifst 1.8.3 + vosk 0.3.45: `import vosk` after `import kaldifst` never
+        # returns (both bundle OpenFst/Kaldi). Fail clearly instead of hanging.
+        raise ModelError("cannot load a speech model in a process that imported kaldifst before "
+                         "vosk: libvosk would hang. Import vosk first, or load the model in a "
+                         "separate process")
+    import vosk
+
     vosk.SetLogLevel(-1)
     model, printed = _vosk_model_capturing_stderr(layout.path)
     if model is not None:

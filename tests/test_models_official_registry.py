@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -124,3 +126,14 @@ def test_resolve_model_by_name_or_path_and_clear_error(tmp_path) -> None:
     shutil.rmtree(good)
     with pytest.raises(ModelError, match="not a directory"):
         resolve_model(str(good), models)
+
+
+def test_loading_after_kaldifst_is_a_clear_error_not_a_hang(tmp_path) -> None:
+    """`import vosk` after `import kaldifst` hangs forever (both bundle OpenFst); the model-build
+    tools use kaldifst, so load_model refuses that order with an explanation."""
+    root = write_tiny_model(tmp_path / "m", WORDS)
+    code = ("import kaldifst\n"
+            "from models.registry import load_model, ModelError\n"
+            f"try:\n    load_model({str(root)!r})\nexcept ModelError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "imported kaldifst before vosk" in out.stdout, out.stderr
