@@ -238,6 +238,8 @@ def _language(path: Path, name: str) -> str:
                 continue
             if isinstance(data, dict) and isinstance(data.get("language"), str):
                 return data["language"]
+    if name == BUILTIN_NAME:
+        return "en"
     from models.official import load_catalog  # the catalog knows official models' languages
 
     entry = load_catalog().get(name)

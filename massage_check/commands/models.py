@@ -153,6 +153,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     cfg = config.load_config()
     mdir = _models_dir(args, cfg)
     model = resolve_model(args.model or active_model_name(cfg), mdir)
+    if model.kind == "built-in":
+        from models.answer_model import verify_manifest
+
+        check = verify_manifest(model.path)
+        if not check.ok:
+            raise UserError("the built-in model's files do not match its manifest: "
+                            + "; ".join(check.problems[:5])
+                            + ". Reinstall massage-check or rebuild it: python -m models.build")
     report = verify_model(model.path)
     print(f"model {model.name}: loaded by libvosk in {report.load_seconds:.2f} s from {report.path}")
     print(f"  grammar: {'runtime phrase lists (lookahead graph)' if report.grammar == 'runtime' else 'static graph (HCLG.fst)'}")
@@ -162,5 +170,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             f"{len(report.words)} words the dialog listens for: {', '.join(report.missing)}. "
             "The dialog would never hear them. Use a model that has them, or remove the "
             "phrases from the 'spoken' lists in dialog/vocabulary.yaml")
+    if model.kind == "built-in":
+        print("  files: match the manifest (sha256)")
     print(f"  vocabulary: all {len(report.words)} dialog words present")
     return 0
