@@ -111,10 +111,12 @@ def listen(
     kept: list[bytes] | None = [] if keep_audio else None
 
     def speech_end(hyp: Hypothesis) -> float | None:
+        # The level says best where speech stopped; word times (small static graphs align
+        # them loosely) are the fallback when the level never rose above the noise.
+        if energy.last_loud is not None:
+            return energy.last_loud
         end = hyp.speech_end
-        if end is not None and rec_base + end <= pos:
-            return rec_base + end
-        return energy.last_loud
+        return rec_base + end if end is not None and rec_base + end <= pos else None
 
     def audio() -> bytes | None:
         return b"".join(kept) if kept is not None else None

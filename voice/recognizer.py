@@ -91,6 +91,8 @@ class VoskRecognizer:
         self._cache_size = cache_size
         self._rec: Any = None
         self._phrases: tuple[str, ...] | None = None
+        self._fed: dict[int, float] = {}  # seconds of audio each recognizer has taken since it was made
+        self._offset = 0.0
 
     def begin(self, phrases: Sequence[str] | None = None) -> None:
         self._phrases = tuple(sorted(set(phrases))) if phrases else None
@@ -109,13 +111,18 @@ class VoskRecognizer:
             rec.SetWords(True)
             self._cache[key] = rec
             if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+                _, old = self._cache.popitem(last=False)
+                self._fed.pop(id(old), None)
         else:
             self._cache.move_to_end(key)
-            rec.Reset()  # word times restart at 0; nothing from the last turn leaks in
+            rec.Reset()  # nothing from the last turn leaks in
         self._rec = rec
+        # libvosk 0.3.45 keeps counting word times from the recognizer's creation, even after Reset():
+        # remember where this utterance starts so its word times can be made relative to it.
+        self._offset = self._fed.setdefault(id(rec), 0.0)
 
     def accept(self, pcm: bytes) -> bool:
+        self._fed[id(self._rec)] = self._fed.get(id(self._rec), 0.0) + len(pcm) / 2 / self.sample_rate
         return bool(self._rec.AcceptWaveform(pcm))
 
     def partial(self) -> str:
@@ -123,6 +130,8 @@ class VoskRecognizer:
 
     def result(self) -> Hypothesis:
         text, words = parse_result(self._rec.FinalResult())
+        off = self._offset
+        words = tuple(Word(w.word, w.conf, max(0.0, w.start - off), max(0.0, w.end - off)) for w in words)
         in_scope = True
         if self._phrases is not None:
             in_scope = contains_phrase(text, self._phrases)
