@@ -42,9 +42,9 @@ class Recipe:
 
 FULL = Recipe(plan=DataPlan(utterances=8000, copies=2), dev_utterances=240, train=TrainConfig(hidden=192),
               epochs=(2, 2, 3), intents=None)
-TINY = Recipe(plan=DataPlan(utterances=500, copies=2, festival_share=0.0,
+TINY = Recipe(plan=DataPlan(utterances=600, copies=2, festival_share=0.0,
                             kinds=(("inv", 0.6), ("oov", 0.25), ("sent", 0.15))),
-              dev_utterances=40, train=TrainConfig(hidden=96, batch_frames=4000), epochs=(4, 6),
+              dev_utterances=45, train=TrainConfig(hidden=128, batch_frames=4000), epochs=(4, 6),
               intents=("yes", "no", "stop"))
 
 
@@ -111,9 +111,10 @@ def score(hyps: list[str], refs: list[str]) -> tuple[float, float]:
     return acc, rej
 
 
-def dev_audio(vocab: Vocabulary, seed: int, n: int, negatives: list[str]) -> list[tuple[np.ndarray, str]]:
+def dev_audio(vocab: Vocabulary, seed: int, n: int, negatives: list[str],
+              plan: DataPlan) -> list[tuple[np.ndarray, str]]:
     """Development speech (training voices, new texts and conditions) for tuning graph costs."""
-    from models.build.augment import test_condition
+    from models.build.augment import eval_condition
     from models.build.data import training_voices
     from models.build.tts import synth_many
     rng = random.Random(seed + 7919)
@@ -127,12 +128,12 @@ def dev_audio(vocab: Vocabulary, seed: int, n: int, negatives: list[str]) -> lis
     out = []
     for start in range(0, n, 20):
         chunk = items[start:start + 20]
-        voice = training_voices(rng, DataPlan())
+        voice = training_voices(rng, plan)
         waves = synth_many(voice, [t for t, _ in chunk])
         for k, (x, (t, ref)) in enumerate(zip(waves, chunk)):
             nrng = np.random.default_rng([seed, 99, start + k])
             snr = [None, 20.0, 10.0][(start + k) % 3]
-            out.append((test_condition(nrng, x, snr), ref or t))
+            out.append((eval_condition(nrng, x, snr), ref or t))
     return out
 
 
@@ -166,12 +167,16 @@ def build(out: Path, seed: int, tiny: bool) -> dict:
     recipe = TINY if tiny else FULL
     rng = random.Random(seed)
     np_rng = np.random.default_rng(seed)
-    vocab = load_vocabulary(only_intents=list(recipe.intents) if recipe.intents else None)
+    vocab = load_vocabulary(only_intents=list(recipe.intents) if recipe.intents else None,
+                            first_phrase_only=tiny)
     log(f"vocabulary: {len(vocab.words())} words, {len(vocab.all_phrases())} phrases")
     negatives = negative_pool(vocab, rng, n_cmu=600 if tiny else 3000)
     jobs = make_jobs(vocab, seed, recipe.plan, negatives)
     words_needed = set(vocab.words()) | {w for j in jobs for t in j.texts for w in t} | set(negatives)
-    lex = build_lexicon(sorted(words_needed))
+    lex = build_lexicon(sorted(words_needed), required=vocab.words())
+    negatives = [w for w in negatives if w in lex.prons]
+    for j in jobs:   # drop the few words festival cannot pronounce
+        j.texts = [[w for w in t if w in lex.prons] or [negatives[0]] for t in j.texts]
     phones = lex.phones
     phone_ids = {p: i + 1 for i, p in enumerate(phones)}
     pdf = {p: i for i, p in enumerate(phones)}
@@ -216,7 +221,11 @@ def build(out: Path, seed: int, tiny: bool) -> dict:
     if err > 1e-2:
         raise RuntimeError(f"exported network differs from the trained one (max |diff| {err:.4f})")
     log(f"export check: max |diff| {err:.2e}")
-    dev = dev_audio(vocab, seed, recipe.dev_utterances, negatives)
+    work = out.parent / (out.name + ".work")       # kept for re-tuning and inspection, not part of the model
+    work.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), work / "network.pt")
+    np.save(work / "phone_counts.npy", counts)
+    dev = dev_audio(vocab, seed, recipe.dev_utterances, negatives, recipe.plan)
     tmp = out.parent / (out.name + ".tuning")
     shutil.rmtree(tmp, ignore_errors=True)
     grid = [(ps, GraphCosts(phrase_cost=1.0, unk_cost=u, unk_phone_cost=c)) for ps in (0.3, 0.7)

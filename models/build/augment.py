@@ -145,7 +145,7 @@ def augment(rng: np.random.Generator, x: np.ndarray,
     return np.clip(x, -32768, 32767).astype(np.float32), (lead + b0, lead + b1)
 
 
-def test_condition(rng: np.random.Generator, x: np.ndarray, snr_db: float | None) -> np.ndarray:
+def eval_condition(rng: np.random.Generator, x: np.ndarray, snr_db: float | None) -> np.ndarray:
     """Evaluation audio: padding, fixed level, optional white/pink/babble noise at snr_db, dither."""
     x = pad(rng, x, 0.3, 0.5)
     x = set_level(x, 12000.0)

@@ -45,15 +45,20 @@ class Vocabulary:
     unspoken: list[str] = field(default_factory=list)  # typed-only phrases and fillers (negatives)
 
     def all_phrases(self, context: str = "all") -> list[str]:
+        """Phrases a graph for `context` accepts; corrections only where yes/no answers are."""
         intents = CONTEXTS[context]
         out = [p for i, ps in self.phrases.items() if intents is None or i in intents for p in ps]
-        return sorted(set(out + self.corrections))
+        if intents is None or "yes" in intents:
+            out += self.corrections
+        return sorted(set(out))
 
     def words(self) -> list[str]:
         return sorted({w for p in self.all_phrases() for w in p.split()})
 
 
-def load_vocabulary(path: Path = VOCABULARY_YAML, only_intents: list[str] | None = None) -> Vocabulary:
+def load_vocabulary(path: Path = VOCABULARY_YAML, only_intents: list[str] | None = None,
+                    first_phrase_only: bool = False) -> Vocabulary:
+    """Spoken phrases per intent. `only_intents` / `first_phrase_only` shrink it (the --tiny build)."""
     try:
         data = yaml.safe_load(path.read_text())
     except OSError as e:
@@ -63,11 +68,13 @@ def load_vocabulary(path: Path = VOCABULARY_YAML, only_intents: list[str] | None
         raise VocabularyError(f"{path}: no `intents` mapping; each intent needs a `spoken` list")
     phrases: dict[str, list[str]] = {}
     unspoken: list[str] = []
-    for name, spec in intents.items():
+    for key, spec in intents.items():
+        # YAML 1.1 reads the bare keys `yes:` / `no:` as booleans
+        name = {True: "yes", False: "no"}.get(key, str(key)) if isinstance(key, bool) else str(key)
         spoken = (spec or {}).get("spoken") or []
         if only_intents is not None and name not in only_intents:
             continue
-        phrases[name] = [str(p).lower() for p in spoken]
+        phrases[name] = [str(p).lower() for p in spoken][: 1 if first_phrase_only else None]
         unspoken += [str(p).lower() for p in (spec or {}).get("typed") or []]
     corr = data.get("corrections") or {}
     corrections = [] if only_intents is not None else [str(p).lower() for p in corr.get("spoken") or []]

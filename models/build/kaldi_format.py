@@ -171,7 +171,7 @@ def final_mdl(num_phones: int, input_dim: int, layers: list[Layer], priors: np.n
     return w.b.getvalue()
 
 
-def model_conf_text(beam: float = 11.0, lattice_beam: float = 2.0, max_active: int = 1000,
+def model_conf_text(beam: float = 11.0, lattice_beam: float = 0.5, max_active: int = 1000,
                     silence_phone: int = 1) -> str:
     return (f"--min-active=100\n--max-active={max_active}\n--beam={beam}\n--lattice-beam={lattice_beam}\n"
             "--acoustic-scale=1.0\n--frame-subsampling-factor=3\n"

@@ -41,7 +41,8 @@ def valid_word(word: str) -> bool:
 
 
 def festival_lookup(words: list[str], timeout: float = 600.0) -> dict[str, tuple[str, ...]]:
-    """Ask festival (one process for all words) for each word's phones."""
+    """Ask festival (one process for all words) for each word's phones; words it cannot pronounce
+    are left out of the result."""
     if shutil.which("festival") is None:
         raise LexiconError("festival is not installed: `apt-get install festival` (pronunciations come "
                            "from its CMU lexicon)")
@@ -61,11 +62,16 @@ def festival_lookup(words: list[str], timeout: float = 600.0) -> dict[str, tuple
     prons: dict[str, tuple[str, ...]] = {}
     for w, chunk in zip(words, chunks):
         phones = [p for syl in _SYLLABLE_RE.findall(chunk) for p in syl.split()]
-        if not phones:
-            raise LexiconError(f"festival gave no pronunciation for {w!r}: {chunk.strip()[:80]}")
-        prons[w] = tuple(phones)
+        if phones:
+            prons[w] = tuple(phones)
     return prons
 
 
-def build_lexicon(words: list[str]) -> Lexicon:
-    return Lexicon(prons=festival_lookup(words))
+def build_lexicon(words: list[str], required: list[str] | None = None) -> Lexicon:
+    """Pronunciations for `words`; every word in `required` (the vocabulary) must get one."""
+    prons = festival_lookup(sorted(set(words) | set(required or [])))
+    missing = [w for w in required or [] if w not in prons]
+    if missing:
+        raise LexiconError(f"festival's lexicon has no pronunciation for vocabulary words {missing}; "
+                           "change those phrases in dialog/vocabulary.yaml")
+    return Lexicon(prons=prons)

@@ -1,0 +1,170 @@
+"""Accuracy of the built-in answer model on voices it never trained on.
+
+    python -m bench.accuracy [--model DIR] [--quick] [--write-manifest]
+
+Held-out speakers: every flite voice (a synthesiser absent from training) and espeak-ng accents and
+variants excluded from training. Each spoken phrase of dialog/vocabulary.yaml is synthesised by each
+held-out voice, clean and with noise at 20/10/5 dB SNR, and decoded through libvosk. Out-of-
+vocabulary words (not vocabulary words, not sounding like one) measure rejection: a rejection is a
+result made only of `[unk]` (or nothing). Prints a table and writes bench/results/accuracy.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from models.answer_model import MODEL_DIR, MANIFEST, load_manifest
+from models.build.augment import eval_condition
+from models.build.corpus import cmu_words, load_vocabulary
+from models.build.decode import decode_many
+from models.build.tts import ESPEAK_VARIANTS_HELDOUT, ESPEAK_VOICES_HELDOUT, FLITE_VOICES, Voice, synth_many
+
+RESULTS = Path(__file__).resolve().parent / "results"
+CONDITIONS: list[float | None] = [None, 20.0, 10.0, 5.0]
+GOALS = {"clean": 0.98, "10dB": 0.95, "oov_rejection": 0.95, "yes_no_confusion_max": 0.005}
+# Hand-picked everyday words a patient might say that are not in the vocabulary (plus random
+# dictionary words below). None sounds like a vocabulary word.
+OOV_WORDS = ["elephant", "umbrella", "tomorrow", "kitchen", "football", "purple", "window", "coffee",
+             "doctor", "shoulder", "weather", "banana", "yesterday", "morning", "garden", "telephone",
+             "seven", "pillow", "music", "holiday", "yellow", "bottle", "sister", "paper", "orange",
+             "basket", "monday", "ticket", "jacket", "lemon"]
+
+
+def condition_name(snr: float | None) -> str:
+    return "clean" if snr is None else f"{snr:g}dB"
+
+
+def heldout_voices(quick: bool) -> list[Voice]:
+    voices = [Voice("flite", v) for v in FLITE_VOICES]
+    variants = ESPEAK_VARIANTS_HELDOUT[:2] if quick else ESPEAK_VARIANTS_HELDOUT
+    for i, name in enumerate(ESPEAK_VOICES_HELDOUT):
+        for j, var in enumerate(variants):
+            if quick or (i + j) % 2 == 0:     # half the accent x variant grid keeps the run short
+                voices.append(Voice("espeak", name, var))
+    return voices
+
+
+def oov_words(vocab_words: list[str], n_random: int) -> list[str]:
+    from models.build.lexicon import festival_lookup
+    cand = sorted(set(OOV_WORDS + cmu_words(random.Random(4242), n_random)) - set(vocab_words))
+    prons = festival_lookup(cand + vocab_words)
+    vocab_prons = {prons[w] for w in vocab_words if w in prons}
+    return [w for w in cand if w in prons and prons[w] not in vocab_prons]
+
+
+def intent_of(text: str, phrase_intent: dict[str, str]) -> str | None:
+    return phrase_intent.get(text)
+
+
+def run(model: Path, quick: bool) -> dict:
+    vocab = load_vocabulary()
+    phrase_intent = {p: i for i, ps in vocab.phrases.items() for p in ps}
+    for c in vocab.corrections:
+        phrase_intent[c] = "correction"
+    phrases = sorted(phrase_intent)
+    voices = heldout_voices(quick)
+    oov = oov_words(vocab.words(), 10 if quick else 40)
+    items: list[tuple[str, str, str, np.ndarray]] = []   # voice, condition, ref, audio
+    rng = np.random.default_rng(7)
+    t0 = time.time()
+    for v in voices:
+        waves = synth_many(v, phrases + oov)
+        for ref, x in zip(phrases + oov, waves):
+            conds = CONDITIONS if ref in phrase_intent else [None, 10.0]
+            for snr in conds:
+                items.append((v.label, condition_name(snr), ref if ref in phrase_intent else "[unk]",
+                              eval_condition(rng, x, snr)))
+    t_synth = time.time() - t0
+    hyps = decode_many(model, [a for *_, a in items])
+    t_decode = time.time() - t0 - t_synth
+    audio_s = sum(len(a) for *_, a in items) / 16000
+    per_cond: dict[str, list[bool]] = defaultdict(list)
+    per_phrase: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    per_voice: dict[str, list[bool]] = defaultdict(list)
+    rejections: dict[str, list[bool]] = defaultdict(list)
+    yes_no = {"yes_as_no": 0, "no_as_yes": 0, "yes_total": 0, "no_total": 0}
+    errors = []
+    for (voice, cond, ref, _), hyp in zip(items, hyps):
+        if ref == "[unk]":
+            rejections[cond].append(all(w == "[unk]" for w in hyp.split()))
+            continue
+        ok = hyp == ref
+        per_cond[cond].append(ok)
+        per_phrase[ref][cond].append(ok)
+        per_voice[voice].append(ok)
+        if not ok and len(errors) < 200:
+            errors.append({"voice": voice, "condition": cond, "ref": ref, "hyp": hyp})
+        ri, hi = phrase_intent[ref], intent_of(hyp, phrase_intent)
+        if ri in ("yes", "no"):
+            yes_no[f"{ri}_total"] += 1
+            if hi in ("yes", "no") and hi != ri:
+                yes_no[f"{ri}_as_{hi}"] += 1
+    mean = lambda xs: float(np.mean(xs)) if xs else float("nan")  # noqa: E731
+    yn_total = yes_no["yes_total"] + yes_no["no_total"]
+    summary = {
+        "accuracy": {c: mean(v) for c, v in per_cond.items()},
+        "oov_rejection": {c: mean(v) for c, v in rejections.items()},
+        "yes_no_confusion": (yes_no["yes_as_no"] + yes_no["no_as_yes"]) / max(1, yn_total),
+    }
+    return {
+        "model": str(model),
+        "model_recipe": load_manifest(model).get("recipe_version") if (model / MANIFEST).exists() else None,
+        "heldout_voices": [v.label for v in voices],
+        "phrases": len(phrases), "oov_words": oov,
+        "utterances": len(items), "audio_seconds": round(audio_s, 1),
+        "decode_seconds": round(t_decode, 1), "real_time_factor": round(t_decode * 2 / audio_s, 4),
+        "summary": summary, "goals": GOALS,
+        "yes_no": yes_no,
+        "per_voice": {v: mean(x) for v, x in sorted(per_voice.items())},
+        "per_phrase": {p: {c: mean(x) for c, x in d.items()} for p, d in sorted(per_phrase.items())},
+        "errors": errors,
+    }
+
+
+def print_table(r: dict) -> None:
+    conds = [condition_name(c) for c in CONDITIONS]
+    print(f"held-out voices: {', '.join(r['heldout_voices'])}")
+    print(f"{'phrase':22s} " + " ".join(f"{c:>7s}" for c in conds))
+    for p, d in r["per_phrase"].items():
+        print(f"{p:22s} " + " ".join(f"{100 * d.get(c, float('nan')):6.1f}%" for c in conds))
+    s = r["summary"]
+    print(f"{'OVERALL':22s} " + " ".join(f"{100 * s['accuracy'].get(c, float('nan')):6.1f}%" for c in conds))
+    print("per voice (all conditions): " + ", ".join(f"{v} {100 * a:.1f}%" for v, a in r["per_voice"].items()))
+    rej = ", ".join(f"{c} {100 * v:.1f}%" for c, v in s["oov_rejection"].items())
+    print(f"OOV rejection ({len(r['oov_words'])} words): {rej}")
+    print(f"yes<->no confusion: {100 * s['yes_no_confusion']:.2f}%  ({r['yes_no']})")
+    print(f"goals: clean >= 98%, 10 dB >= 95%, OOV rejection >= 95%, yes<->no <= 0.5%; "
+          f"decode real-time factor {r['real_time_factor']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.accuracy", description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, default=MODEL_DIR)
+    ap.add_argument("--quick", action="store_true", help="fewer voices and OOV words")
+    ap.add_argument("--write-manifest", action="store_true",
+                    help="store the summary as the model manifest's measured accuracy")
+    ap.add_argument("--out", type=Path, default=RESULTS / "accuracy.json")
+    args = ap.parse_args(argv)
+    r = run(args.model, args.quick)
+    print_table(r)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(r, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    if args.write_manifest:
+        path = args.model / MANIFEST
+        m = json.loads(path.read_text())
+        m["accuracy"] = {"heldout_voices": r["heldout_voices"], **r["summary"], "utterances": r["utterances"],
+                         "measured_by": "python -m bench.accuracy" + (" --quick" if args.quick else "")}
+        path.write_text(json.dumps(m, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
