@@ -261,9 +261,10 @@ def test_old_model_left_by_a_run_killed_mid_replace_is_restored_not_deleted(serv
     assert installed_entries(models) == [NAME]
 
 
-def test_fetch_killed_mid_download_leaves_nothing_installed_and_resumes(server, archive, tmp_path) -> None:
-    """A real `massage-check models fetch` process is killed (SIGKILL: no clean-up code runs)
-    while the archive trickles in; the next fetch resumes from the bytes on disk."""
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_fetch_killed_mid_download_leaves_nothing_installed_and_resumes(server, archive, tmp_path, sig) -> None:
+    """A real `massage-check models fetch` process is killed (SIGKILL: no clean-up code runs;
+    SIGINT: Ctrl-C) while the archive trickles in; the next fetch resumes from the bytes on disk."""
     served = server.serve(f"/{NAME}.zip", archive, chunk_delay=0.02)
     models = tmp_path / "models"
     part = models / DOWNLOADS / f"{NAME}.zip.part"
@@ -278,11 +279,15 @@ def test_fetch_killed_mid_download_leaves_nothing_installed_and_resumes(server, 
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "the download never started"
             time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=20)
     finally:
-        proc.wait(timeout=10)
-        proc.stdout.close()
-        proc.stderr.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130
+        assert "interrupted, nothing was installed; run the same command again to resume" in err.decode()
     have = part.stat().st_size
     assert 40_000 <= have < len(archive)
     assert installed_entries(models) == [DOWNLOADS]  # no model, no unpack directory

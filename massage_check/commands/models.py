@@ -110,8 +110,13 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
     cfg = config.load_config()
     mdir = _models_dir(args, cfg)
-    result = fetch_model(args.name, mdir, base_url=cfg["model_base_url"], url=args.url,
-                         force=args.force, progress=not args.no_progress, timeout=args.timeout)
+    try:
+        result = fetch_model(args.name, mdir, base_url=cfg["model_base_url"], url=args.url,
+                             force=args.force, progress=not args.no_progress, timeout=args.timeout)
+    except KeyboardInterrupt:
+        print(f"\nmassage-check: download of {args.name} interrupted, nothing was installed; run the "
+              "same command again to resume", file=sys.stderr)
+        return 130
     resumed = f", resumed at byte {result.resumed_from}" if result.resumed_from else ""
     print(f"installed {result.name} in {result.path}")
     print(f"  from {result.url} ({result.size} bytes{resumed})")
