@@ -106,9 +106,10 @@ def build(model: str | None = None) -> tuple[Any, Any, Any]:
         dm = state["dm"]
         if dm is None or dm.finished or dm.listening_for is None:
             return None
-        if dm.confirming:
-            return "yes"
-        return state["script"].get(dm.listening_for, "no")
+        intended = state["script"].get(dm.listening_for, "no")
+        if dm.confirming:  # answer "is that right?" truthfully
+            return "yes" if dm._pending == {"yes": "yes", "no": "no", "not sure": "unsure"}[intended] else "no"
+        return intended
 
     def make_dialog() -> Any:
         dm = DialogManager(q, mode="voice", model=models.name)

@@ -14,7 +14,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from .audio import SAMPLE_RATE, rms_dbfs
+import numpy as np
+
+from .audio import BLOCK_SECONDS, SAMPLE_RATE, rms_dbfs
 from .recognizer import Hypothesis, Recognizer
 from .sources import AudioSource
 
@@ -27,6 +29,7 @@ class ListenConfig:
     speech_margin_db: float = 12.0  # a block this far above the noise floor is speech
     min_speech_blocks: int = 2  # ... for this many blocks in a row
     read_timeout: float = 0.25  # how long one blocking read may wait
+    preroll_seconds: float = 0.4  # audio before the speech onset that still goes to the decoder
 
 
 @dataclass(frozen=True)
@@ -57,8 +60,13 @@ class NoiseFloor:
     """Background level: the 10th percentile of the last ~2 s of block levels.
 
     Kept across turns by the caller so a turn that starts mid-word still knows
-    what quiet sounds like in this room.
+    what quiet sounds like in this room. Digital silence (a muted or virtual
+    device gives exact zeros) says nothing about the room and is left out;
+    until a real level is seen the floor is a quiet room's.
     """
+
+    QUIET_ROOM_DB = -60.0
+    DIGITAL_SILENCE_DB = -90.0
 
     def __init__(self, initial_db: float | None = None, window: int = 40):
         self.levels: deque[float] = deque(maxlen=window)
@@ -66,13 +74,14 @@ class NoiseFloor:
             self.levels.append(initial_db)
 
     def update(self, level: float) -> float:
-        self.levels.append(level)
+        if level > self.DIGITAL_SILENCE_DB:
+            self.levels.append(level)
         return self.value
 
     @property
     def value(self) -> float:
         if not self.levels:
-            return -100.0
+            return self.QUIET_ROOM_DB
         ordered = sorted(self.levels)
         return ordered[len(ordered) // 10]
 
@@ -127,6 +136,14 @@ def listen(
         return Utterance(hyp, pos, speech_end(hyp) if heard else None, pos if heard else None,
                          time.monotonic(), why, audio())
 
+    feeding = False  # the decoder only gets audio from just before speech onward
+    preroll: deque[bytes] = deque(maxlen=max(1, int(cfg.preroll_seconds / BLOCK_SECONDS)))
+
+    def feed(block: bytes) -> bool:
+        if kept is not None:
+            kept.append(block)
+        return recognizer.accept(_dither(block))
+
     while True:
         if stop is not None and stop():
             return finish("stopped")
@@ -139,12 +156,9 @@ def listen(
             continue
         block_s = len(pcm) / 2 / SAMPLE_RATE
         pos += block_s
-        if kept is not None:
-            kept.append(pcm)
-        fired = recognizer.accept(pcm)
         level = rms_dbfs(pcm)
-        if not floor.levels:
-            floor.update(level)
+        if not floor.levels and level > NoiseFloor.DIGITAL_SILENCE_DB:
+            floor.update(level)  # the first real block: quiet until proven otherwise
         loud = level > floor.value + cfg.speech_margin_db
         floor.update(level)
         if loud:
@@ -155,31 +169,58 @@ def listen(
                 speech_start = pos - energy.run * block_s
         else:
             energy.run = 0
+        if not feeding:
+            # Silence never reaches the decoder: long quiet stretches would only grow its
+            # lattice (and cost CPU). Speech opens the gate, with a little audio from before.
+            preroll.append(pcm)
+            if not loud:
+                if pos >= cfg.no_input_seconds:
+                    return finish("no_input")
+                continue
+            feeding = True
+            rec_base = pos - len(preroll) * block_s
+            fired = False
+            for block in preroll:
+                fired = feed(block) or fired
+            preroll.clear()
+        else:
+            fired = feed(pcm)
         if fired:
             hyp = recognizer.result()
             if hyp.text:
                 return Utterance(hyp, pos, speech_end(hyp), pos, time.monotonic(), "endpoint", audio())
-            # The decoder endpointed on noise: keep listening with a clean slate. The audio
-            # clock keeps counting for the no-input timeout; word times restart at rec_base.
-            recognizer.begin(phrases)
-            rec_base = pos
-            if kept is not None:
-                kept.clear()
-            energy = _Energy()
-            speech_start = None
-            has_text = False
-            continue
-        if energy.speech:
-            if not has_text and int(pos / block_s) % 2 == 0:
+            fired_on_noise = True
+        else:
+            fired_on_noise = False
+        if energy.speech and not fired_on_noise:
+            if not has_text and int(round(pos / block_s)) % 2 == 0:
                 has_text = bool(recognizer.partial())
             quiet_for = pos - (energy.last_loud or pos)
             if has_text and quiet_for >= cfg.end_silence:
                 return finish("silence")
             if speech_start is not None and pos - speech_start >= cfg.max_utterance_seconds:
                 return finish("max_length")
-            if not has_text and quiet_for >= max(1.0, cfg.end_silence * 3):
-                energy.speech = False  # a cough or a bang with no words: wait on
-                speech_start = None
-        if not energy.speech and pos >= cfg.no_input_seconds:
+            if has_text or quiet_for < max(1.0, cfg.end_silence * 3):
+                continue
+        elif not fired_on_noise and pos - (energy.last_loud or pos) < max(1.0, cfg.end_silence * 3):
+            continue  # a short sound: wait a little for speech to follow
+        # Noise the decoder endpointed on, or a cough or bang with no words: start clean and
+        # close the gate again. The audio clock keeps counting for the no-input timeout.
+        recognizer.begin(phrases)
+        if kept is not None:
+            kept.clear()
+        energy = _Energy()
+        speech_start = None
+        has_text = False
+        feeding = False
+        if pos >= cfg.no_input_seconds:
             return finish("no_input")
 
+
+def _dither(pcm: bytes) -> bytes:
+    """Digital silence (a muted or virtual device) gives the decoder features it never trained on."""
+    x = np.frombuffer(pcm, dtype="<i2")
+    if len(x) and int(np.abs(x).max()) <= 1:  # about -70 dBFS of noise, like a quiet room
+        noise = np.random.default_rng(len(x)).normal(0.0, 8.0, len(x))
+        return (x + noise).round().clip(-32768, 32767).astype("<i2").tobytes()
+    return pcm

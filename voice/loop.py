@@ -20,6 +20,7 @@ from .speaker import Speaker, Spoken
 
 log = logging.getLogger(__name__)
 
+ANSWER_INTENTS = ("yes", "no", "unsure")
 SPEECH_INTENTS = ("yes", "no", "unsure", "repeat", "help", "back", "stop", "slower", "faster", "start")
 
 
@@ -75,17 +76,22 @@ def speech_phrases(vocabulary: Any, intents: Iterable[str], runtime_grammar: boo
     """The phrases a recognizer should accept for these intents.
 
     Static-graph models know only the `spoken` phrases. Runtime-grammar models
-    also get the typed synonyms (real words only: no "y"/"?") plus negators,
-    corrections and fillers, so "um not right" is decoded word for word.
+    also get the typed synonyms (real words only: no "y"/"?") plus negators and
+    fillers, so "um not right" is decoded word for word. Corrections ("i mean")
+    only matter around answers, so idle listening for "start" leaves them out.
     """
     chosen = [i for i in intents if i in SPEECH_INTENTS]
+    answers = any(i in ANSWER_INTENTS for i in chosen)
+    phrases: set[str] = {p for i in chosen for p in vocabulary.spoken.get(i, ())}
+    if answers:
+        phrases.update(vocabulary.corrections_spoken)
     if not runtime_grammar:
-        return list(vocabulary.spoken_phrases(tuple(chosen)))
-    phrases: set[str] = set(vocabulary.spoken_phrases(tuple(chosen)))
+        return sorted(phrases)
     for intent in chosen:
         phrases.update(vocabulary.phrases(intent))
-    phrases.update(vocabulary.corrections)
-    phrases.update(vocabulary.negators)
+    if answers:
+        phrases.update(vocabulary.corrections)
+        phrases.update(vocabulary.negators)
     phrases.update(vocabulary.fillers)
     return sorted(p for p in phrases if all(len(w) > 1 and w.replace("'", "").isalpha() for w in p.split()))
 

@@ -5,6 +5,8 @@ default to it) is what the microphone source `vmic` records, in real time. That
 makes a loop-back: if half duplex failed, the skill would hear its own prompts.
 Start it before sounddevice is imported in the process that records (PortAudio
 enumerates devices once); child processes get the same server through `env`.
+The sink runs at 16 kHz mono, the recognizer's own format: PulseAudio's
+resampler dulls the 6-8 kHz band, and the built-in model is sensitive to that.
 """
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ class VirtualAudio:
         env.pop("PULSE_SERVER", None)
         cmd = [
             "pulseaudio", "-D", "-n", "--exit-idle-time=-1", "--log-target=stderr",
-            f"--load=module-null-sink sink_name={SINK}",
+            f"--load=module-null-sink sink_name={SINK} rate=16000 channels=1",
             "--load=module-native-protocol-unix",
             f"--load=module-remap-source master={SINK}.monitor source_name={SOURCE} channels=1",
         ]

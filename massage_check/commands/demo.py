@@ -23,6 +23,7 @@ DEFAULT_SCRIPT = {
     "chronic_low_back_pain": "yes",
 }
 DEFAULT_ANSWER = "no"
+INTENT_OF = {"yes": "yes", "no": "no", "not sure": "unsure"}
 FIRST_WORDS = "say that again"
 
 
@@ -53,8 +54,9 @@ class DemoPatient:
             return None
         if self.opening:
             line, self.opening = self.opening, None
-        elif dm.confirming:
-            line = "yes"
+        elif dm.confirming:  # "I heard no ... is that right?": the patient answers truthfully
+            meant = INTENT_OF.get(self.script.get(dm.listening_for, DEFAULT_ANSWER))
+            line = "yes" if getattr(dm, "_pending", None) == meant else "no"
         else:
             line = self.script.get(dm.listening_for, DEFAULT_ANSWER)
         self.said.append(line)
