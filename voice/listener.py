@@ -40,7 +40,7 @@ class Utterance:
     audio_seconds: float  # audio consumed during the turn
     speech_end_audio: float | None  # audio-clock time the patient stopped speaking
     endpoint_audio: float | None  # audio-clock time the turn was ended
-    endpoint_wall: float  # time.monotonic() when the final text was ready
+    endpoint_wall: float  # time.monotonic() when the turn was ended (before the final decode)
     reason: str  # "endpoint" | "silence" | "max_length" | "no_input" | "exhausted"
     audio: bytes | None = None  # the turn's 16 kHz PCM, when asked for (keep_audio)
 
@@ -131,10 +131,11 @@ def listen(
         return b"".join(kept) if kept is not None else None
 
     def finish(why: str) -> Utterance:
+        decided = time.monotonic()  # latency counts the final decode too
         hyp = recognizer.result()
         heard = bool(hyp.text)
         return Utterance(hyp, pos, speech_end(hyp) if heard else None, pos if heard else None,
-                         time.monotonic(), why, audio())
+                         decided, why, audio())
 
     feeding = False  # the decoder only gets audio from just before speech onward
     preroll: deque[bytes] = deque(maxlen=max(1, int(cfg.preroll_seconds / BLOCK_SECONDS)))
@@ -186,9 +187,10 @@ def listen(
         else:
             fired = feed(pcm)
         if fired:
+            decided = time.monotonic()
             hyp = recognizer.result()
             if hyp.text:
-                return Utterance(hyp, pos, speech_end(hyp), pos, time.monotonic(), "endpoint", audio())
+                return Utterance(hyp, pos, speech_end(hyp), pos, decided, "endpoint", audio())
             fired_on_noise = True
         else:
             fired_on_noise = False
