@@ -89,7 +89,7 @@ def build(model: str | None = None) -> tuple[Any, Any, Any]:
     from dialog import DialogManager, Heard, load_vocabulary
     from massage_check import config
     from rules import load_questionnaire
-    from voice.app import VoiceSettings
+    from voice.app import VoiceSettings, meaning_of
     from voice.loop import LoopConfig, SpeechLoop
     from voice.modelset import open_model
     from voice.patient import ScriptedPatientSource
@@ -120,8 +120,9 @@ def build(model: str | None = None) -> tuple[Any, Any, Any]:
     speaker = AudioSpeaker(EspeakSynth(settings.voice, settings.wpm), play=lambda clip: time.monotonic())
     s = q.script
     speaker.prewarm([s.greeting, s.privacy, s.instructions] + [t for x in q.questions for t in (x.prompt, x.short)])
-    rec = CpuMeter(VoskRecognizer(models))
-    loop = SpeechLoop(source, rec, speaker, load_vocabulary(), make_dialog,
+    vocabulary = load_vocabulary()
+    rec = CpuMeter(VoskRecognizer(models, meaning=meaning_of(vocabulary)))
+    loop = SpeechLoop(source, rec, speaker, vocabulary, make_dialog,
                       runtime_grammar=bool(getattr(models, "runtime_grammar", False)),
                       config=LoopConfig(listen=settings.listen), heard_type=Heard)
     return loop, state, rec

@@ -17,6 +17,7 @@ from dialog import DialogManager, Heard, interpret, load_vocabulary
 from rules import load_questionnaire
 from voice.audio import SAMPLE_RATE
 from voice.listener import ListenConfig, listen
+from voice.app import meaning_of
 from voice.loop import LoopConfig, SpeechLoop, speech_phrases
 from voice.modelset import open_model
 from voice.patient import ScriptedPatientSource, conversation_wav, patient_clip
@@ -86,7 +87,7 @@ class Patient:
 def make_loop(models, vocabulary, questionnaire, patient: Patient, source=None, speaker=None,
               config: LoopConfig = LoopConfig()) -> SpeechLoop:
     source = source or ScriptedPatientSource(patient.next_line, voice=VOICE)
-    return SpeechLoop(source, VoskRecognizer(models), speaker or PrintSpeaker(prefix="> "), vocabulary,
+    return SpeechLoop(source, VoskRecognizer(models, meaning=meaning_of(vocabulary)), speaker or PrintSpeaker(prefix="> "), vocabulary,
                       lambda: patient.attach(DialogManager(questionnaire, mode="voice", model=models.name)),
                       config=config, heard_type=Heard)
 
@@ -163,6 +164,19 @@ def test_a_full_spoken_session_reaches_each_outcome(models, vocabulary, question
     confirmations = sum(1 for x in t["turns"] if "Is that right?" in x["prompt"])
     assert len(heard) == len(t["answers"]) + confirmations  # nothing misheard beyond what was confirmed
     assert report.timings and all(tm.latency < 1.0 for tm in report.timings)
+
+
+def test_confidence_is_about_the_meaning_not_the_word(models, vocabulary):
+    """"no" and "nope" share the decoder's belief; the answer is not in doubt, so no "is that right?"."""
+    plain, by_meaning = VoskRecognizer(models), VoskRecognizer(models, meaning=meaning_of(vocabulary))
+    phrases = speech_phrases(vocabulary, ANSWER_INTENTS, False)
+    clip = patient_clip(EspeakSynth(VOICE), "no", snr_db=25)
+    word_level = listen(WavFileSource.from_clip(clip), plain, phrases, ListenConfig()).hypothesis
+    meaning_level = listen(WavFileSource.from_clip(clip), by_meaning, phrases, ListenConfig()).hypothesis
+    assert interpret(word_level.text).intent == interpret(meaning_level.text).intent == "no"
+    assert meaning_level.confidence >= 0.9 and meaning_level.confidence >= word_level.confidence
+    unknown = patient_clip(EspeakSynth(VOICE), "the weather is lovely today", snr_db=25)
+    assert listen(WavFileSource.from_clip(unknown), by_meaning, phrases, ListenConfig()).hypothesis.confidence == 0.0
 
 
 def test_spoken_commands_work_mid_session(models, vocabulary, questionnaire):

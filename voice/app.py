@@ -83,6 +83,14 @@ def make_speaker(settings: VoiceSettings, speak: bool = True, prompts_dir: Path 
     return AudioSpeaker(synth, device_arg(settings.speaker_device), settings.volume)
 
 
+def meaning_of(vocabulary: Any) -> Callable[[str], str]:
+    """Text -> the dialog's intent: the recognizer's confidence is about the meaning, not the word."""
+    from dialog import Interpreter  # noqa: PLC0415
+
+    interpreter = Interpreter(vocabulary)
+    return lambda text: interpreter(text).intent
+
+
 def make_loop(
     settings: VoiceSettings,
     source: AudioSource,
@@ -97,8 +105,8 @@ def make_loop(
     from dialog import DialogManager, Heard, load_vocabulary  # noqa: PLC0415
 
     models = models or open_model(settings.model, settings.models_dir)
-    recognizer = VoskRecognizer(models)
     vocabulary = load_vocabulary()
+    recognizer = VoskRecognizer(models, meaning=meaning_of(vocabulary))
 
     def make_dialog() -> Any:
         dm = DialogManager(questionnaire, confidence_threshold=settings.confidence_threshold,

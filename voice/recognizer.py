@@ -10,9 +10,10 @@ and `Hypothesis.in_scope` says whether it held one.
 from __future__ import annotations
 
 import json
+import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Protocol, Sequence
+from typing import Any, Callable, Iterable, Protocol, Sequence
 
 from .audio import SAMPLE_RATE
 
@@ -63,6 +64,13 @@ class Recognizer(Protocol):
         """The utterance so far as final text (then call begin() again)."""
 
 
+def softmax_shares(scores: Sequence[float]) -> list[float]:
+    top = max(scores)
+    weights = [math.exp(s - top) for s in scores]
+    total = sum(weights)
+    return [w / total for w in weights]
+
+
 def contains_phrase(text: str, phrases: Iterable[str]) -> bool:
     """True if `text` holds one of `phrases` as whole words."""
     padded = f" {' '.join(text.split())} "
@@ -81,10 +89,16 @@ def parse_result(raw: str) -> tuple[str, tuple[Word, ...]]:
 class VoskRecognizer:
     """The real decoder over a ModelSet (models are loaded once and shared; never reloaded)."""
 
-    def __init__(self, models: Any, sample_rate: int = SAMPLE_RATE, cache_size: int = 16):
+    def __init__(self, models: Any, sample_rate: int = SAMPLE_RATE, cache_size: int = 16,
+                 meaning: Callable[[str], str] | None = None, alternatives: int = 5):
+        """`meaning` maps a text to what it means (the dialog's intent). With it, confidence is
+        the share of the decoder's n-best that means the same as the best text: "no" and "nope"
+        split the word posteriors between them, yet leave no doubt about the answer."""
         import vosk  # noqa: PLC0415
 
         self._vosk = vosk
+        self.meaning = meaning
+        self.alternatives = alternatives
         self.models = models
         self.sample_rate = sample_rate
         self._cache: OrderedDict[tuple[int, tuple[str, ...] | None], Any] = OrderedDict()
@@ -108,6 +122,8 @@ class VoskRecognizer:
                 rec = self._vosk.KaldiRecognizer(model, float(self.sample_rate), json.dumps(list(grammar) + [UNK]))
             else:
                 rec = self._vosk.KaldiRecognizer(model, float(self.sample_rate))
+            if self.meaning is not None:
+                rec.SetMaxAlternatives(self.alternatives)
             rec.SetWords(True)
             self._cache[key] = rec
             if len(self._cache) > self._cache_size:
@@ -129,10 +145,26 @@ class VoskRecognizer:
         return " ".join(str(json.loads(self._rec.PartialResult() or "{}").get("partial", "")).split())
 
     def result(self) -> Hypothesis:
-        text, words = parse_result(self._rec.FinalResult())
+        raw = self._rec.FinalResult()
+        text, words = parse_result(raw) if self.meaning is None else self._by_meaning(raw)
         off = self._offset
         words = tuple(Word(w.word, w.conf, max(0.0, w.start - off), max(0.0, w.end - off)) for w in words)
         in_scope = True
         if self._phrases is not None:
             in_scope = contains_phrase(text, self._phrases)
         return Hypothesis(text, words, in_scope)
+
+    def _by_meaning(self, raw: str) -> tuple[str, tuple[Word, ...]]:
+        alts = json.loads(raw or "{}").get("alternatives") or []
+        alts = [a for a in alts if isinstance(a, dict)]
+        if not alts:
+            return "", ()
+        best = alts[0]
+        text = " ".join(str(best.get("text", "")).split())
+        shares = softmax_shares([float(a.get("confidence", 0.0)) for a in alts])
+        meant = self.meaning(text) if self.meaning is not None else text
+        conf = sum(p for a, p in zip(alts, shares)
+                   if self.meaning(" ".join(str(a.get("text", "")).split())) == meant)
+        words = tuple(Word(str(w.get("word", "")), round(conf, 6), float(w.get("start", 0.0)),
+                           float(w.get("end", 0.0))) for w in best.get("result", []))
+        return text, words
