@@ -87,6 +87,17 @@ class _Builder:
             raise self.err(m.key_lines[key], f"{what}: {key!r} must be non-empty text")
         return " ".join(value.split())
 
+    def entry(self, raw: Any, line: int, spec: dict[str, bool], kind: str, seen: dict[str, int]) -> tuple[LDict, str]:
+        """One list entry (question, rule, guidance): a mapping with known keys and a new id."""
+        m = self.mapping(raw, f"a {kind}", line)
+        self.keys(m, spec, f"a {kind}")
+        ident = self.ident(m, "id", kind)
+        if ident in seen:
+            raise self.err(m.key_lines["id"], f"duplicate {kind} id {ident!r} (first on line {seen[ident]})",
+                           f"give each {kind} its own id")
+        seen[ident] = m.key_lines["id"]
+        return m, ident
+
     def ident(self, m: LDict, key: str, what: str) -> str:
         value = m[key]
         if not isinstance(value, str) or not ID_RE.match(value):
@@ -125,13 +136,7 @@ class _Builder:
         questions: list[Question] = []
         seen: dict[str, int] = {}
         for raw, line in zip(items, items.item_lines):
-            m = self.mapping(raw, "a question", line)
-            self.keys(m, QUESTION_KEYS, "a question")
-            qid = self.ident(m, "id", "question")
-            if qid in seen:
-                raise self.err(m.key_lines["id"], f"duplicate question id {qid!r} (first on line {seen[qid]})",
-                               "give each question its own id")
-            seen[qid] = m.key_lines["id"]
+            m, qid = self.entry(raw, line, QUESTION_KEYS, "question", seen)
             what = f"question {qid!r}"
             if not isinstance(m["safety"], bool):
                 raise self.err(m.key_lines["safety"], f"{what}: safety must be true or false")
@@ -160,12 +165,9 @@ class _Builder:
     def build_guidance(self, top: LDict) -> dict[str, Guidance]:
         items = self.sequence(top["guidance"], "guidance", top.key_lines["guidance"])
         out: dict[str, Guidance] = {}
+        seen: dict[str, int] = {}
         for raw, line in zip(items, items.item_lines):
-            m = self.mapping(raw, "a guidance entry", line)
-            self.keys(m, GUIDANCE_KEYS, "a guidance entry")
-            gid = self.ident(m, "id", "guidance")
-            if gid in out:
-                raise self.err(m.key_lines["id"], f"duplicate guidance id {gid!r}", "give each entry its own id")
+            m, gid = self.entry(raw, line, GUIDANCE_KEYS, "guidance", seen)
             what = f"guidance {gid!r}"
             out[gid] = Guidance(gid, self.text(m, "say", what), self.text(m, "text", what),
                                 self.text(m, "source", what))
@@ -198,13 +200,7 @@ class _Builder:
         seen: dict[str, int] = {}
         names = [o.value for o in Outcome]
         for raw, line in zip(items, items.item_lines):
-            m = self.mapping(raw, "a rule", line)
-            self.keys(m, RULE_KEYS, "a rule")
-            rid = self.ident(m, "id", "rule")
-            if rid in seen:
-                raise self.err(m.key_lines["id"], f"duplicate rule id {rid!r} (first on line {seen[rid]})",
-                               "give each rule its own id")
-            seen[rid] = m.key_lines["id"]
+            m, rid = self.entry(raw, line, RULE_KEYS, "rule", seen)
             what = f"rule {rid!r}"
             if m["outcome"] not in names:
                 raise self.err(m.key_lines["outcome"], f"{what}: unknown outcome {m['outcome']!r}",
