@@ -104,6 +104,7 @@ def test_kiosk_session_through_a_virtual_microphone_survives_losing_it(virtual_a
                 time.sleep(1.0)
                 va.restart()
                 stderr.wait_for("microphone reopened", timeout=30)
+                time.sleep(2.0)  # a new PulseAudio server's first stream warms up slowly
             time.sleep(0.5)
             va.play(wavs[answer])
         assert proc.wait(timeout=90) == 0, "\n".join(stderr.all[-30:])
