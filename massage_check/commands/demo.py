@@ -82,6 +82,10 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(args.verbose)
     settings, cfg = settings_from(args)
     patient = DemoPatient(parse_answers(args.answer))
+    q_ids = {q.id for q in load_rules(args.rules, cfg).questions}
+    unknown = sorted(set(patient.script) - q_ids)
+    if unknown:
+        raise UserError(f"--answer: no question {', '.join(unknown)}; questions: {', '.join(sorted(q_ids))}")
     try:
         speak = not args.no_speak and output_available(settings.speaker_device)
         speaker = make_speaker(settings, speak=speak, prompts_dir=args.prompts_dir)
@@ -101,10 +105,6 @@ def run(args: argparse.Namespace) -> int:
 
     loop = build_loop(args, settings, cfg, source, speaker, mode="demo", on_dialog=patient.attach)
     loop.on_heard = on_heard
-    q_ids = {q.id for q in load_rules(args.rules, cfg).questions}
-    unknown = sorted(set(patient.script) - q_ids)
-    if unknown:
-        raise UserError(f"--answer: no question {', '.join(unknown)}; questions: {', '.join(sorted(q_ids))}")
     report = loop.run_session()
     print_result(report)
     print("\nTranscript:")
