@@ -110,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
     print("\nTranscript:")
     for turn in report.transcript.get("turns", []):
         heard = turn.get("heard")
+        if heard is None:  # the closing words: nothing was asked
+            continue
         print(f"  [{turn.get('index')}] {turn.get('question_id') or '-'}: heard {heard!r} -> "
               f"{turn.get('interpretation')} (answer: {turn.get('answer')})")
     write_transcript(args.transcript, report.transcript)
