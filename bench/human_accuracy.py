@@ -1,0 +1,106 @@
+"""How a speech model does on real human voices (the set `bench.human_speech` gathers).
+
+Every clip is decoded by libvosk with the model's full graph, then interpreted by
+the dialog's own interpreter, so the score is what the product would do with it:
+an in-vocabulary clip counts as right when it yields its intent; an
+out-of-vocabulary clip counts as rejected when it yields no intent at all.
+
+Run:  python -m bench.human_speech --out /tmp/human-speech     (once)
+      python -m bench.human_accuracy --speech /tmp/human-speech [--model DIR]
+Prints a table (per phrase, per source, overall) and writes bench/results/human_accuracy.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import wave
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def decode(model, path: Path) -> str:
+    import vosk  # noqa: PLC0415
+
+    with wave.open(str(path)) as w:
+        rec = vosk.KaldiRecognizer(model, w.getframerate())
+        rec.AcceptWaveform(w.readframes(w.getnframes()))
+    return json.loads(rec.FinalResult()).get("text", "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--speech", type=Path, default=Path("/tmp/human-speech"),
+                    help="folder written by `python -m bench.human_speech` (has manifest.json)")
+    ap.add_argument("--model", type=Path, default=REPO / "models" / "answer-model", help="Vosk model directory")
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "human_accuracy.json")
+    args = ap.parse_args(argv)
+
+    manifest_path = args.speech / "manifest.json"
+    if not manifest_path.exists():
+        print(f"{manifest_path} not found: run `python -m bench.human_speech --out {args.speech}` first",
+              file=sys.stderr)
+        return 2
+    import vosk  # noqa: PLC0415  (imported before anything that could load kaldifst)
+
+    from dialog import interpret  # noqa: PLC0415
+
+    vosk.SetLogLevel(-1)
+    model = vosk.Model(str(args.model))
+    clips = json.loads(manifest_path.read_text())["clips"]
+
+    per_phrase: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    per_source: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    heard_as: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    oov = [0, 0]
+    swaps = 0
+    started = time.perf_counter()
+    for clip in clips:
+        path = Path(clip["path"])
+        path = path if path.is_absolute() else args.speech / path
+        got = interpret(decode(model, path)).intent
+        if clip.get("in_vocabulary"):
+            want = clip["intent"]
+            ok = got == want
+            per_phrase[clip["transcript"]][0] += ok
+            per_phrase[clip["transcript"]][1] += 1
+            per_source[clip["source"]][0] += ok
+            per_source[clip["source"]][1] += 1
+            heard_as[want][got] += 1
+            swaps += {want, got} == {"yes", "no"}
+        elif not clip.get("contains_phrases"):
+            oov[0] += got in ("not_understood", "nothing_heard")
+            oov[1] += 1
+    elapsed = time.perf_counter() - started
+
+    inv_ok = sum(a for a, _ in per_phrase.values())
+    inv_n = sum(b for _, b in per_phrase.values())
+    print(f"model {args.model}  ({len(clips)} clips, {elapsed:.0f} s)")
+    print(f"{'phrase':<22}{'right':>8}{'clips':>8}")
+    for phrase, (a, b) in sorted(per_phrase.items()):
+        print(f"{phrase:<22}{a:>8}{b:>8}")
+    print(f"{'source':<40}{'right':>8}{'clips':>8}")
+    for source, (a, b) in sorted(per_source.items()):
+        print(f"{source:<40}{a:>8}{b:>8}")
+    print(f"in-vocabulary intent accuracy: {inv_ok}/{inv_n} = {inv_ok / max(inv_n, 1):.1%}")
+    print(f"out-of-vocabulary rejection:   {oov[0]}/{oov[1]} = {oov[0] / max(oov[1], 1):.1%}")
+    print(f"yes<->no swaps:                {swaps}")
+    result = {
+        "model": str(args.model), "clips": len(clips), "seconds": round(elapsed, 1),
+        "in_vocabulary": {"right": inv_ok, "total": inv_n},
+        "oov_rejection": {"rejected": oov[0], "total": oov[1]}, "yes_no_swaps": swaps,
+        "per_phrase": {k: {"right": a, "total": b} for k, (a, b) in per_phrase.items()},
+        "per_source": {k: {"right": a, "total": b} for k, (a, b) in per_source.items()},
+        "heard_as": {k: dict(v) for k, v in heard_as.items()},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
