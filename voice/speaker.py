@@ -145,7 +145,13 @@ class Pyttsx3Synth:
                     f"{', '.join(v.name for v in voices[:10])}"
                 )
 
+    _lock = threading.Lock()  # pyttsx3's espeak driver is process-global: one synthesis at a time
+
     def synth(self, text: str, rate: float = 1.0) -> Clip:
+        with self._lock:
+            return self._synth(text, rate)
+
+    def _synth(self, text: str, rate: float) -> Clip:
         fd, name = tempfile.mkstemp(suffix=".wav", prefix="mc-tts-")
         os.close(fd)
         try:
