@@ -258,11 +258,9 @@ def test_no_sound_card_gives_a_clear_error(tmp_path):
 
 def test_pyttsx3_prompts_prepared_in_the_background_do_not_deadlock():
     """Background prewarming and speaking at once: pyttsx3's driver is global, calls are serialised."""
-    import threading
-
     speaker = AudioSpeaker(Pyttsx3Synth(), play=lambda clip: 0.0)
     worker = speaker.prewarm(["One.", "Two.", "Three."])
     spoken = speaker.say("Hello there.")
     worker.join(timeout=60)
     assert not worker.is_alive() and spoken.how == "played"
-    assert len(speaker.cache) == 4 and threading.active_count() >= 1
+    assert len(speaker.cache) == 4
