@@ -63,8 +63,16 @@ def intent_of(text: str, phrase_intent: dict[str, str]) -> str | None:
     return phrase_intent.get(text)
 
 
+def dialog_interpreter():
+    """The dialog's own interpreter (what the product does with the recogniser's text)."""
+    from dialog.interpret import Interpreter
+    from dialog.vocabulary import load_vocabulary as load_dialog_vocabulary
+    return Interpreter(load_dialog_vocabulary())
+
+
 def run(model: Path, quick: bool) -> dict:
     vocab = load_vocabulary()
+    interpret = dialog_interpreter()
     phrase_intent = {p: i for i, ps in vocab.phrases.items() for p in ps}
     for c in vocab.corrections:
         phrase_intent[c] = "correction"
@@ -86,6 +94,8 @@ def run(model: Path, quick: bool) -> dict:
     t_decode = time.time() - t0 - t_synth
     audio_s = sum(len(a) for *_, a in items) / 16000
     per_cond: dict[str, list[bool]] = defaultdict(list)
+    per_cond_intent: dict[str, list[bool]] = defaultdict(list)
+    oov_accepted_as: dict[str, int] = defaultdict(int)
     per_phrase: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     per_voice: dict[str, list[bool]] = defaultdict(list)
     rejections: dict[str, list[bool]] = defaultdict(list)
@@ -94,8 +104,13 @@ def run(model: Path, quick: bool) -> dict:
     for (voice, cond, ref, _), hyp in zip(items, hyps):
         if ref == "[unk]":
             rejections[cond].append(all(w == "[unk]" for w in hyp.split()))
+            it = interpret(hyp).intent
+            if it not in ("not_understood", "nothing_heard"):
+                oov_accepted_as[it] += 1
             continue
         ok = hyp == ref
+        if phrase_intent[ref] != "correction":
+            per_cond_intent[cond].append(interpret(hyp).intent == phrase_intent[ref])
         per_cond[cond].append(ok)
         per_phrase[ref][cond].append(ok)
         per_voice[voice].append(ok)
@@ -110,6 +125,7 @@ def run(model: Path, quick: bool) -> dict:
     yn_total = yes_no["yes_total"] + yes_no["no_total"]
     summary = {
         "accuracy": {c: mean(v) for c, v in per_cond.items()},
+        "intent_accuracy": {c: mean(v) for c, v in per_cond_intent.items()},
         "oov_rejection": {c: mean(v) for c, v in rejections.items()},
         "yes_no_confusion": (yes_no["yes_as_no"] + yes_no["no_as_yes"]) / max(1, yn_total),
     }
@@ -122,9 +138,47 @@ def run(model: Path, quick: bool) -> dict:
         "decode_seconds": round(t_decode, 1), "real_time_factor": round(t_decode * 2 / audio_s, 4),
         "summary": summary, "goals": GOALS,
         "yes_no": yes_no,
+        "oov_taken_as_intent": dict(oov_accepted_as),
         "per_voice": {v: mean(x) for v, x in sorted(per_voice.items())},
         "per_phrase": {p: {c: mean(x) for c, x in d.items()} for p, d in sorted(per_phrase.items())},
         "errors": errors,
+    }
+
+
+def run_human(model: Path, root: Path, max_oov: int = 400) -> dict:
+    """Real human recordings gathered by `python -m bench.human_speech` (manifest.json in `root`):
+    clips whose transcript is exactly a spoken phrase measure accuracy; clips holding no vocabulary
+    phrase measure rejection."""
+    import wave
+    m = json.loads((root / "manifest.json").read_text())
+    vocab = load_vocabulary()
+    phrases = set(vocab.all_phrases())
+    inv = [c for c in m["clips"] if c["transcript"] in phrases]
+    oov = [c for c in m["clips"] if not c.get("in_vocabulary") and not c.get("contains_phrases")]
+    oov = random.Random(3).sample(oov, min(max_oov, len(oov)))
+    rng = np.random.default_rng(11)
+
+    def load(c: dict) -> np.ndarray:
+        with wave.open(str(root / c["path"]), "rb") as w:
+            x = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32)
+        return x + rng.normal(0, 3.0, len(x)).astype(np.float32)
+
+    hyps = decode_many(model, [load(c) for c in inv + oov])
+    inv_h, oov_h = hyps[: len(inv)], hyps[len(inv):]
+    interpret = dialog_interpreter()
+    phrase_intent = {p: i for i, ps in vocab.phrases.items() for p in ps}
+    by_source: dict[str, list[bool]] = defaultdict(list)
+    for c, h in zip(inv, inv_h):
+        by_source[c["speaker"]].append(h == c["transcript"])
+    return {
+        "clips_in_vocabulary": len(inv), "clips_oov": len(oov),
+        "accuracy": float(np.mean([h == c["transcript"] for c, h in zip(inv, inv_h)])) if inv else None,
+        "oov_rejection": float(np.mean([all(w == "[unk]" for w in h.split()) for h in oov_h])) if oov else None,
+        "intent_accuracy": float(np.mean([interpret(h).intent == phrase_intent.get(c["transcript"])
+                                          for c, h in zip(inv, inv_h)])) if inv else None,
+        "accuracy_by_speaker": {k: float(np.mean(v)) for k, v in sorted(by_source.items())},
+        "errors": [{"ref": c["transcript"], "hyp": h, "speaker": c["speaker"]}
+                   for c, h in zip(inv, inv_h) if h != c["transcript"]],
     }
 
 
@@ -136,12 +190,19 @@ def print_table(r: dict) -> None:
         print(f"{p:22s} " + " ".join(f"{100 * d.get(c, float('nan')):6.1f}%" for c in conds))
     s = r["summary"]
     print(f"{'OVERALL':22s} " + " ".join(f"{100 * s['accuracy'].get(c, float('nan')):6.1f}%" for c in conds))
+    print(f"{'INTENT (dialog)':22s} " + " ".join(f"{100 * s['intent_accuracy'].get(c, float('nan')):6.1f}%"
+                                                 for c in conds))
     print("per voice (all conditions): " + ", ".join(f"{v} {100 * a:.1f}%" for v, a in r["per_voice"].items()))
     rej = ", ".join(f"{c} {100 * v:.1f}%" for c, v in s["oov_rejection"].items())
     print(f"OOV rejection ({len(r['oov_words'])} words): {rej}")
     print(f"yes<->no confusion: {100 * s['yes_no_confusion']:.2f}%  ({r['yes_no']})")
     print(f"goals: clean >= 98%, 10 dB >= 95%, OOV rejection >= 95%, yes<->no <= 0.5%; "
           f"decode real-time factor {r['real_time_factor']}")
+    h = r.get("human")
+    if h:
+        print(f"human recordings: accuracy {100 * h['accuracy']:.1f}% (intent {100 * h['intent_accuracy']:.1f}%) of "
+              f"{h['clips_in_vocabulary']} in-vocabulary clips, OOV rejection {100 * h['oov_rejection']:.1f}% of "
+              f"{h['clips_oov']} clips")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,8 +212,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--write-manifest", action="store_true",
                     help="store the summary as the model manifest's measured accuracy")
     ap.add_argument("--out", type=Path, default=RESULTS / "accuracy.json")
+    ap.add_argument("--human", type=Path, default=None,
+                    help="also score real recordings gathered by `python -m bench.human_speech --out DIR`")
     args = ap.parse_args(argv)
     r = run(args.model, args.quick)
+    if args.human:
+        r["human"] = run_human(args.model, args.human)
     print_table(r)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(r, indent=2) + "\n")
@@ -161,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         path = args.model / MANIFEST
         m = json.loads(path.read_text())
         m["accuracy"] = {"heldout_voices": r["heldout_voices"], **r["summary"], "utterances": r["utterances"],
+                         "human": {k: r["human"][k] for k in ("clips_in_vocabulary", "clips_oov", "accuracy",
+                                                               "intent_accuracy", "oov_rejection")} if r.get("human") else None,
                          "measured_by": "python -m bench.accuracy" + (" --quick" if args.quick else "")}
         path.write_text(json.dumps(m, indent=2) + "\n")
     return 0

@@ -38,10 +38,12 @@ class Recipe:
     train: TrainConfig
     epochs: tuple[int, ...]          # epochs per alignment stage (stage 0 = flat start)
     intents: tuple[str, ...] | None  # None = every intent
+    word_units: bool = True          # vocabulary words get their own phone units (see units_lexicon)
 
 
-FULL = Recipe(plan=DataPlan(utterances=8000, copies=2), dev_utterances=240, train=TrainConfig(hidden=192),
-              epochs=(2, 2, 3), intents=None)
+FULL = Recipe(plan=DataPlan(utterances=11000, copies=2, festival_share=0.45), dev_utterances=240,
+              train=TrainConfig(hidden=256),
+              epochs=(2, 2, 4), intents=None)
 TINY = Recipe(plan=DataPlan(utterances=600, copies=2, festival_share=0.0,
                             kinds=(("inv", 0.6), ("oov", 0.25), ("sent", 0.15))),
               dev_utterances=45, train=TrainConfig(hidden=128, batch_frames=4000), epochs=(4, 6),
@@ -50,6 +52,22 @@ TINY = Recipe(plan=DataPlan(utterances=600, copies=2, festival_share=0.0,
 
 def log(msg: str) -> None:
     print(f"[models.build {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def units_lexicon(lex: Lexicon, vocab_words: set[str], word_units: bool) -> tuple[Lexicon, list[str]]:
+    """Pronunciations in acoustic units, and the generic phones (the garbage loop's units).
+
+    With word_units, each vocabulary word's phones become units of their own ("yes#0 yes#1 yes#2"):
+    the network then learns those words from every training voice as wholes (sharper between
+    "no" and "nope"), while every other word trains the generic phones that the [unk] loop uses,
+    so in-vocabulary speech scores poorly on the garbage path and out-of-vocabulary speech
+    scores poorly on the words.
+    """
+    generic = sorted({p for pron in lex.prons.values() for p in pron})
+    if not word_units:
+        return lex, generic
+    prons = {w: (tuple(f"{w}#{k}" for k in range(len(p))) if w in vocab_words else p) for w, p in lex.prons.items()}
+    return Lexicon(prons=prons), generic
 
 
 def flat_labels(u: Utt, seq: list[int]) -> np.ndarray | None:
@@ -93,8 +111,9 @@ def write_model(out: Path, layers, priors: np.ndarray, phones: list[str], graphs
 
 
 def make_graphs(vocab: Vocabulary, lex: Lexicon, phone_ids: dict[str, int], costs: GraphCosts,
-                contexts: list[str]) -> dict:
-    return {ctx: build_hclg(vocab.all_phrases(ctx), lex.prons, phone_ids, costs) for ctx in contexts}
+                contexts: list[str], garbage: list[str]) -> dict:
+    return {ctx: build_hclg(vocab.all_phrases(ctx), lex.prons, phone_ids, costs, garbage_phones=garbage)
+            for ctx in contexts}
 
 
 def decode_set(model_dir: Path, utts: list[tuple[np.ndarray, str]], pool=None) -> list[str]:
@@ -144,13 +163,14 @@ def scaled_priors(raw: np.ndarray, scale: float) -> np.ndarray:
     return p / p.sum()
 
 
-def tune_costs(tmp: Path, vocab, lex, phone_ids, layers, raw_priors, phones, dev, grid) -> tuple[dict, list]:
+def tune_costs(tmp: Path, vocab, lex, phone_ids, layers, raw_priors, phones, dev, grid,
+               garbage: list[str]) -> tuple[dict, list]:
     from models.build.decode import decoder_pool
     results = []
     pool = decoder_pool()
     for prior_scale, costs in grid:
         write_model(tmp, layers, scaled_priors(raw_priors, prior_scale), phones,
-                    make_graphs(vocab, lex, phone_ids, costs, ["all"]), costs)
+                    make_graphs(vocab, lex, phone_ids, costs, ["all"], garbage), costs)
         acc, rej = score(decode_set(tmp, dev, pool), [r for _, r in dev])
         results.append({"prior_scale": prior_scale, "costs": asdict(costs), "dev_accuracy": acc,
                         "dev_oov_rejection": rej})
@@ -177,10 +197,11 @@ def build(out: Path, seed: int, tiny: bool) -> dict:
     negatives = [w for w in negatives if w in lex.prons]
     for j in jobs:   # drop the few words festival cannot pronounce
         j.texts = [[w for w in t if w in lex.prons] or [negatives[0]] for t in j.texts]
+    lex, garbage = units_lexicon(lex, set(vocab.words()), recipe.word_units)
     phones = lex.phones
     phone_ids = {p: i + 1 for i, p in enumerate(phones)}
     pdf = {p: i for i, p in enumerate(phones)}
-    log(f"lexicon: {len(lex.prons)} words, {len(phones)} phones")
+    log(f"lexicon: {len(lex.prons)} words, {len(phones)} units ({len(garbage)} generic phones + silence)")
     utts = run_jobs(jobs, workers=2, desc="synthesise+augment")
     seqs = [align_sequence(u.words, lex, pdf) for u in utts]
     labels, keep = [], []
@@ -196,7 +217,7 @@ def build(out: Path, seed: int, tiny: bool) -> dict:
     log(f"training data: {len(utts)} utterances, {hours:.2f} h")
     import torch
     torch.manual_seed(seed)
-    model = make_model(NUM_CEPS, len(phones), recipe.train.hidden)
+    model = make_model(NUM_CEPS, len(phones), recipe.train.hidden, recipe.train.dropout)
     set_input_norm(model, feats)
     for stage, epochs in enumerate(recipe.epochs):
         if stage > 0:
@@ -228,9 +249,9 @@ def build(out: Path, seed: int, tiny: bool) -> dict:
     dev = dev_audio(vocab, seed, recipe.dev_utterances, negatives, recipe.plan)
     tmp = out.parent / (out.name + ".tuning")
     shutil.rmtree(tmp, ignore_errors=True)
-    grid = [(ps, GraphCosts(phrase_cost=1.0, unk_cost=u, unk_phone_cost=c)) for ps in (0.3, 0.7)
-            for u in (3.0, 8.0, 15.0) for c in (0.0, 1.5)]
-    best_dev, tuning = tune_costs(tmp, vocab, lex, phone_ids, layers, raw_priors, phones, dev, grid)
+    grid = [(ps, GraphCosts(phrase_cost=1.0, unk_cost=u, unk_phone_cost=c)) for ps in (0.5, 0.8)
+            for u in (3.0, 5.0, 7.0, 10.0) for c in (0.0, 0.5)]
+    best_dev, tuning = tune_costs(tmp, vocab, lex, phone_ids, layers, raw_priors, phones, dev, grid, garbage)
     shutil.rmtree(tmp, ignore_errors=True)
     best = GraphCosts(**best_dev["costs"])
     priors = scaled_priors(raw_priors, best_dev["prior_scale"])
@@ -238,7 +259,7 @@ def build(out: Path, seed: int, tiny: bool) -> dict:
     contexts = ["all"] if tiny else list(CONTEXTS)
     if out.exists():
         shutil.rmtree(out)
-    write_model(out, layers, priors, phones, make_graphs(vocab, lex, phone_ids, best, contexts), best)
+    write_model(out, layers, priors, phones, make_graphs(vocab, lex, phone_ids, best, contexts, garbage), best)
     (out / "graph" / "lexicon.txt").write_text(
         "".join(f"{w} {' '.join(lex.prons[w])}\n" for w in vocab.words()))
     from models.answer_model import MANIFEST, sha256_file
@@ -252,6 +273,8 @@ def build(out: Path, seed: int, tiny: bool) -> dict:
                        "unknown_word": "[unk]"},
         "contexts": {c: vocab.all_phrases(c) for c in contexts},
         "phones": phones,
+        "garbage_phones": garbage,
+        "word_units": recipe.word_units,
         "graph_costs": asdict(best),
         "prior_scale": best_dev["prior_scale"],
         "training_data": {

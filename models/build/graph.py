@@ -33,7 +33,8 @@ def word_symbols(phrases: list[str]) -> list[str]:
 
 
 def build_hclg(phrases: list[str], prons: dict[str, tuple[str, ...]], phone_ids: dict[str, int],
-               costs: GraphCosts, unk: bool = True):
+               costs: GraphCosts, unk: bool = True, garbage_phones: list[str] | None = None):
+    """HCLG over `phrases`; the [unk] loop runs over `garbage_phones` (default: every phone but sil)."""
     import kaldifst
     syms = word_symbols(phrases)
     wid = {w: i for i, w in enumerate(syms)}
@@ -52,27 +53,40 @@ def build_hclg(phrases: list[str], prons: dict[str, tuple[str, ...]], phone_ids:
         arc(b, self_loop_tid(p), 0, 0.0, b)
         return b
 
-    def optional_silence(a: int) -> None:
+    def optional_silence(a: int) -> int:
+        """a -> (silence)? -> returned junction state. No path has two silence segments in a row:
+        equal-cost alternatives (one long silence vs two short ones) blow up lattice determinization."""
+        j = fst.add_state()
+        arc(a, 0, 0, 0.0, j)
         s = phone(a, sil)
-        arc(s, 0, 0, 0.0, a)
+        arc(s, 0, 0, 0.0, j)
+        return j
 
-    optional_silence(hub)
+    words_entry = optional_silence(hub)
     for phrase in phrases:
-        cur = hub
+        cur = words_entry
         for j, w in enumerate(phrase.split()):
             if j > 0:
-                optional_silence(cur)
+                cur = optional_silence(cur)
             for k, p in enumerate(prons[w]):
                 cur = phone(cur, phone_ids[p], wid[w] if k == 0 else 0, costs.phrase_cost if (j == 0 and k == 0) else 0.0)
         arc(cur, 0, 0, 0.0, hub)
+    fst.set_final(words_entry, 0.0)
     if unk:
+        # Garbage: a loop over phones where a phone never follows itself (same reason as above).
         g0 = fst.add_state()
-        arc(hub, 0, wid[UNK], costs.unk_cost, g0)
-        for name, p in sorted(phone_ids.items()):
-            if p == sil:
-                continue
-            s = phone(g0, p, 0, costs.unk_phone_cost)
-            arc(s, 0, 0, 0.0, g0)
-            arc(s, 0, 0, 0.0, hub)
+        arc(words_entry, 0, wid[UNK], costs.unk_cost, g0)
+        names = garbage_phones if garbage_phones is not None else [n for n in phone_ids if n != "sil"]
+        ids = [phone_ids[n] for n in sorted(names)]
+        states = {}
+        for p in ids:
+            states[p] = fst.add_state()
+            arc(states[p], self_loop_tid(p), 0, 0.0, states[p])
+            arc(states[p], 0, 0, 0.0, hub)
+            arc(g0, forward_tid(p), 0, costs.unk_phone_cost, states[p])
+        for p in ids:
+            for q in ids:
+                if q != p:
+                    arc(states[p], forward_tid(q), 0, costs.unk_phone_cost, states[q])
     kaldifst.arcsort(fst, sort_type="ilabel")
     return fst, syms

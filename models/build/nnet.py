@@ -27,6 +27,7 @@ class TrainConfig:
     batch_frames: int = 12000     # output frames per batch (30 ms each)
     lr: float = 2e-3
     label_smoothing: float = 0.05
+    dropout: float = 0.1          # on hidden layers, training only (regularises towards unseen voices)
     threads: int = 2
 
 
@@ -35,7 +36,7 @@ def _torch():
     return torch
 
 
-def make_model(input_dim: int, num_pdfs: int, hidden: int):
+def make_model(input_dim: int, num_pdfs: int, hidden: int, dropout: float = 0.0):
     torch = _torch()
     nn = torch.nn
 
@@ -51,13 +52,14 @@ def make_model(input_dim: int, num_pdfs: int, hidden: int):
             ])
             self.norms = nn.ModuleList([nn.BatchNorm1d(hidden) for _ in self.convs])
             self.out = nn.Conv1d(hidden, num_pdfs, 1)
+            self.drop = nn.Dropout(dropout)
             self.register_buffer("mean", torch.zeros(input_dim))
             self.register_buffer("std", torch.ones(input_dim))
 
         def forward(self, x):            # x: (B, T+2*CONTEXT, D) replicate-padded
             x = ((x - self.mean) / self.std).transpose(1, 2)
             for conv, norm in zip(self.convs, self.norms):
-                x = norm(torch.relu(conv(x)))
+                x = self.drop(norm(torch.relu(conv(x))))
             return torch.log_softmax(self.out(x), dim=1).transpose(1, 2)   # (B, n_out, P)
 
     return TDNN()
