@@ -41,7 +41,7 @@ class Recipe:
     word_units: bool = True          # vocabulary words get their own phone units (see units_lexicon)
 
 
-FULL = Recipe(plan=DataPlan(utterances=11000, copies=2, festival_share=0.45), dev_utterances=240,
+FULL = Recipe(plan=DataPlan(utterances=11000, copies=2, festival_share=0.35), dev_utterances=240,
               train=TrainConfig(hidden=256),
               epochs=(2, 2, 4), intents=None)
 TINY = Recipe(plan=DataPlan(utterances=600, copies=2, festival_share=0.0,
@@ -250,7 +250,7 @@ def build(out: Path, seed: int, tiny: bool) -> dict:
     tmp = out.parent / (out.name + ".tuning")
     shutil.rmtree(tmp, ignore_errors=True)
     grid = [(ps, GraphCosts(phrase_cost=1.0, unk_cost=u, unk_phone_cost=c)) for ps in (0.5, 0.8)
-            for u in (3.0, 5.0, 7.0, 10.0) for c in (0.0, 0.5)]
+            for u in (4.0, 6.0, 8.0, 10.0) for c in (0.0, 0.5)]
     best_dev, tuning = tune_costs(tmp, vocab, lex, phone_ids, layers, raw_priors, phones, dev, grid, garbage)
     shutil.rmtree(tmp, ignore_errors=True)
     best = GraphCosts(**best_dev["costs"])
