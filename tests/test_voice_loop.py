@@ -268,6 +268,14 @@ def test_run_with_a_wav_file_as_microphone(tmp_path, questionnaire):
         t = json.loads(out.read_text())
         assert t["outcome"] == "likely_to_help" and t["mode"] == "voice", [x["heard"] for x in t["turns"]]
         assert "massage-check says: " in proc.stdout and "Outcome: likely_to_help" in proc.stdout
+    # both spoken sessions were stored turn by turn, for staff review
+    exported = run_cli("transcripts", "export", "--format", "json", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    stored = {s["session_id"]: s for s in json.loads(exported.stdout)["sessions"]}
+    for name in ("patient.wav", "stereo.wav"):
+        sid = json.loads((tmp_path / f"{name}.json").read_text())["session_id"]
+        assert stored[sid]["outcome"] == "likely_to_help" and stored[sid]["mode"] == "voice"
+        assert len(stored[sid]["turns"]) >= 10
 
 
 def test_audio_running_out_ends_the_session_as_silence_would(tmp_path, questionnaire):
