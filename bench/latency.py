@@ -29,7 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from bench.results_file import write_results
+
 SCRIPTS: list[dict[str, str]] = [
     {},  # all "no": no_clear_need
     {"has_pain": "yes", "chronic_low_back_pain": "yes"},  # likely_to_help
@@ -232,9 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         mark = "" if ok is None else ("yes" if ok else "NO")
         print(f"{name:38} {value:34} {goal:14} {mark}")
     print(f"({len(latencies)} answers in {args.sessions} sessions, outcomes {outcomes}, {wall:.0f} s)")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"latency-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    out = write_results("latency", results)
     print(f"wrote {out}")
     return 0
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import functools
 import http.server
-import json
 import os
 import platform
 import resource
@@ -27,7 +26,8 @@ import time
 import zipfile
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from bench.results_file import write_results
+
 NAME = "vosk-model-small-en-us-0.15"
 
 CHILD = """
@@ -90,9 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     width = max(map(len, result))
     for key, value in result.items():
         print(f"{key.ljust(width)}  {value}")
-    RESULTS.mkdir(exist_ok=True)
-    out_file = RESULTS / f"model_fetch-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    out_file.write_text(json.dumps(result, indent=2) + "\n")
+    out_file = write_results("model_fetch", result)
     print(f"written: {out_file}")
     return 0
 

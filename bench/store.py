@@ -16,14 +16,14 @@ Prints a table and writes JSON to bench/results/store-<time>.json.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from bench.results_file import write_results
+
 TURNS = 14
 
 
@@ -113,9 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'measure':32} {'value':28} {'goal':12} ok")
     for name, value, goal, ok in rows:
         print(f"{name:32} {value:28} {goal:12} {'yes' if ok else 'NO'}")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"store-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    out = write_results("store", results)
     print(f"wrote {out}")
     return 0
 
