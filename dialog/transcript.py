@@ -66,18 +66,23 @@ class Transcript:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
 
     def write(self, path: str | Path) -> Path:
-        """Write atomically (temp file + rename): a crash never leaves half a transcript."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(self.to_json() + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
+        return write_transcript_json(path, self.to_dict())
+
+
+def write_transcript_json(path: str | Path, record: dict[str, Any]) -> Path:
+    """Write a transcript record as JSON, atomically (temp file + rename) and readable by the owner only:
+    a crash never leaves half a transcript, and health information is never world-readable."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

@@ -8,7 +8,6 @@ model directory (and loaded with libvosk), and only then renamed into place.
 """
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import os
@@ -29,6 +28,7 @@ from typing import Any
 import yaml
 
 from massage_check.cli import UserError
+from models.answer_model import sha256_file
 from models.registry import SOURCE_FILE, check_model_dir, load_model
 
 CATALOG_FILE = Path(__file__).resolve().with_name("catalog.yaml")
@@ -241,14 +241,6 @@ def _interrupted(url: str, part: Path, have: int, total: int | None, exc: BaseEx
 
 # --- archive checks and installation -------------------------------------------------------
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check_archive(archive: Path, dest_dir: Path) -> zipfile.ZipFile:
     """Open the zip and check every member's CRC, member paths and the free disk space."""
     try:
@@ -387,7 +379,7 @@ def fetch_model(name: str, models_dir: Path, *, base_url: str | None = None, url
         if expected_size is not None and size != expected_size:
             raise FetchError(f"{src}: downloaded {size} bytes but the catalog pins {expected_size}: "
                              "wrong file. Nothing was installed")
-        digest = sha256_of(part)
+        digest = sha256_file(part)
         if expected_sha is not None and digest != expected_sha:
             raise FetchError(f"{src}: sha256 mismatch, got {digest}, the catalog pins {expected_sha}: "
                              "damaged or wrong file. Nothing was installed; run the command again to "

@@ -266,6 +266,7 @@ def test_run_with_a_wav_file_as_microphone(tmp_path, questionnaire):
         proc = run_cli("run", "--audio-in", str(tmp_path / name), "--no-speak", "--transcript", str(out), cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr
         t = json.loads(out.read_text())
+        assert (out.stat().st_mode & 0o777) == 0o600  # health information: owner only
         assert t["outcome"] == "likely_to_help" and t["mode"] == "voice", [x["heard"] for x in t["turns"]]
         assert "massage-check says: " in proc.stdout and "Outcome: likely_to_help" in proc.stdout
     # both spoken sessions were stored turn by turn, for staff review

@@ -105,10 +105,9 @@ def print_result(report: Any, out: Any = None) -> None:
 def write_transcript(path: Path | None, record: dict[str, Any]) -> None:
     if path is None:
         return
-    import json
+    from dialog.transcript import write_transcript_json
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    write_transcript_json(path, record)
     print(f"Transcript written to {path}")
 
 
