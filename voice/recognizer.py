@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import math
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Protocol, Sequence
+
+from models.registry import grammar_for
 
 from .audio import SAMPLE_RATE
 
@@ -119,7 +121,7 @@ class VoskRecognizer:
         rec = self._cache.get(key)
         if rec is None:
             if grammar is not None:
-                rec = self._vosk.KaldiRecognizer(model, float(self.sample_rate), json.dumps(list(grammar) + [UNK]))
+                rec = self._vosk.KaldiRecognizer(model, float(self.sample_rate), grammar_for(grammar))
             else:
                 rec = self._vosk.KaldiRecognizer(model, float(self.sample_rate))
             if self.meaning is not None:
