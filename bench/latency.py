@@ -109,7 +109,7 @@ def build(model: str | None = None) -> tuple[Any, Any, Any]:
             return None
         intended = state["script"].get(dm.listening_for, "no")
         if dm.confirming:  # answer "is that right?" truthfully
-            return "yes" if dm._pending == {"yes": "yes", "no": "no", "not sure": "unsure"}[intended] else "no"
+            return "yes" if dm.pending_answer == {"yes": "yes", "no": "no", "not sure": "unsure"}[intended] else "no"
         return intended
 
     def make_dialog() -> Any:

@@ -13,7 +13,7 @@ from typing import Callable
 
 from rules import Evaluation, Outcome, Questionnaire, evaluate, next_question
 
-from .interpret import NOT_UNDERSTOOD, NOTHING_HEARD, Interpretation, Interpreter, default_interpreter
+from .interpret import NOTHING_HEARD, Interpretation, Interpreter, default_interpreter
 from .transcript import Transcript, Turn, iso, utc_now
 from .vocabulary import ANSWER_INTENTS, COMMAND_INTENTS
 
@@ -85,6 +85,11 @@ class DialogManager:
     @property
     def confirming(self) -> bool:
         return self._pending is not None
+
+    @property
+    def pending_answer(self) -> str | None:
+        """The answer being read back for confirmation ("I heard yes: ..."), if any."""
+        return self._pending
 
     @property
     def expected(self) -> frozenset[str]:

@@ -76,7 +76,7 @@ class Patient:
         if self.first:
             line = self.first.pop(0)
         elif dm.confirming:  # the dialog heard something doubtful and asks back
-            line = "yes" if dm._pending == INTENT_OF.get(intended or "") else "no"
+            line = "yes" if dm.pending_answer == INTENT_OF.get(intended or "") else "no"
         else:
             line = intended
         if line:

@@ -8,7 +8,6 @@ the transcript.
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from massage_check.errors import UserError
@@ -56,7 +55,7 @@ class DemoPatient:
             line, self.opening = self.opening, None
         elif dm.confirming:  # "I heard no ... is that right?": the patient answers truthfully
             meant = INTENT_OF.get(self.script.get(dm.listening_for, DEFAULT_ANSWER))
-            line = "yes" if getattr(dm, "_pending", None) == meant else "no"
+            line = "yes" if dm.pending_answer == meant else "no"
         else:
             line = self.script.get(dm.listening_for, DEFAULT_ANSWER)
         self.said.append(line)
@@ -82,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(args.verbose)
     settings, cfg = settings_from(args)
     patient = DemoPatient(parse_answers(args.answer))
-    q_ids = {q.id for q in load_rules(args.rules, cfg).questions}
+    questionnaire = load_rules(args.rules, cfg)
+    q_ids = {q.id for q in questionnaire.questions}
     unknown = sorted(set(patient.script) - q_ids)
     if unknown:
         raise UserError(f"--answer: no question {', '.join(unknown)}; questions: {', '.join(sorted(q_ids))}")
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
             conf = "" if h.confidence is None else f", confidence {h.confidence:.2f}"
             print(f"  heard: {h.text or '(nothing)'}{conf}", flush=True)
 
-    loop = build_loop(args, settings, cfg, source, speaker, mode="demo", on_dialog=patient.attach)
+    loop = build_loop(settings, questionnaire, source, speaker, mode="demo", on_dialog=patient.attach)
     loop.on_heard = on_heard
     report = loop.run_session()
     print_result(report)

@@ -4,8 +4,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rules import reachable_paths
-
 from .common import load_rules
 
 

@@ -80,12 +80,10 @@ def build_speaker(args: argparse.Namespace, settings: Any) -> Any:
         raise UserError(str(exc)) from None
 
 
-def build_loop(args: argparse.Namespace, settings: Any, cfg: Any, source: Any, speaker: Any, mode: str,
-               **hooks: Any) -> Any:
+def build_loop(settings: Any, q: Any, source: Any, speaker: Any, mode: str, **hooks: Any) -> Any:
     from models.registry import ModelError
     from voice.app import make_loop
 
-    q = load_rules(args.rules, cfg)
     try:
         return make_loop(settings, source, speaker, q, mode=mode, **hooks)
     except ModelError as exc:
@@ -173,7 +171,7 @@ def run_file(args: argparse.Namespace, settings: Any, cfg: Any, speaker: Any) ->
     except AudioFormatError as exc:
         raise UserError(str(exc)) from None
     recording = Recording(not args.no_store, cfg)
-    loop = build_loop(args, settings, cfg, source, speaker, mode="voice", **recording.hooks())
+    loop = build_loop(settings, load_rules(args.rules, cfg), source, speaker, mode="voice", **recording.hooks())
     recording.attach(loop)
     report = loop.run_session()
     recording.finish(report.transcript)
@@ -195,7 +193,7 @@ def run_kiosk(args: argparse.Namespace, settings: Any, cfg: Any, speaker: Any) -
     except AudioUnavailable as exc:
         raise UserError(str(exc)) from None
     recording = Recording(not args.no_store, cfg)
-    loop = build_loop(args, settings, cfg, source, speaker, mode="voice", **recording.hooks())
+    loop = build_loop(settings, load_rules(args.rules, cfg), source, speaker, mode="voice", **recording.hooks())
     recording.attach(loop)
 
     def on_session(report: Any) -> None:
