@@ -6,7 +6,7 @@ starting `voice_`), overridden by command-line flags.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 

@@ -21,7 +21,7 @@ import numpy as np
 from models.build import RECIPE_VERSION
 from models.build.corpus import CONTEXTS, Vocabulary, load_vocabulary
 from models.build.data import DataPlan, Utt, make_jobs, negative_pool, run_jobs
-from models.build.graph import GraphCosts, build_hclg, word_symbols
+from models.build.graph import GraphCosts, build_hclg
 from models.build.lexicon import SIL, Lexicon, build_lexicon
 from models.build import kaldi_format as kf
 from models.build.features import NUM_CEPS, mfcc_conf_text
