@@ -24,7 +24,8 @@ from models.build.data import DataPlan, Utt, make_jobs, negative_pool, run_jobs
 from models.build.graph import GraphCosts, build_hclg
 from models.build.lexicon import SIL, Lexicon, build_lexicon
 from models.build import kaldi_format as kf
-from models.build.features import NUM_CEPS, mfcc_conf_text
+from models.build.features import NUM_CEPS, mfcc_conf_text, online_cmn
+from models.build.specaug import SpecAugConfig, perturb
 from models.build.nnet import (TrainConfig, export_layers, forward_exported, log_posteriors, make_model,
                                num_outputs, set_input_norm, train_epochs, viterbi_align)
 
@@ -39,6 +40,7 @@ class Recipe:
     epochs: tuple[int, ...]          # epochs per alignment stage (stage 0 = flat start)
     intents: tuple[str, ...] | None  # None = every intent
     word_units: bool = True          # vocabulary words get their own phone units (see units_lexicon)
+    specaug: SpecAugConfig | None = SpecAugConfig()   # fresh spectral perturbation of every batch
 
 
 FULL = Recipe(plan=DataPlan(utterances=11000, copies=2, festival_share=0.35), dev_utterances=240,
@@ -96,10 +98,26 @@ def align_sequence(words: list[str], lex: Lexicon, pdf: dict[str, int]) -> tuple
     return pdfs, opt
 
 
-def write_model(out: Path, layers, priors: np.ndarray, phones: list[str], graphs: dict, costs: GraphCosts) -> None:
+@dataclass(frozen=True)
+class Cmvn:
+    """Global feature mean (and the frame count behind it) that libvosk's online CMN starts from."""
+
+    mean: np.ndarray
+    count: float
+
+    @staticmethod
+    def of(feats: list[np.ndarray]) -> "Cmvn":
+        total = sum(f.astype(np.float64).sum(axis=0) for f in feats)
+        count = float(sum(len(f) for f in feats))
+        return Cmvn(mean=total / count, count=count)
+
+
+def write_model(out: Path, layers, priors: np.ndarray, phones: list[str], graphs: dict, costs: GraphCosts,
+                cmvn: Cmvn) -> None:
     (out / "am").mkdir(parents=True, exist_ok=True)
     (out / "conf").mkdir(exist_ok=True)
     (out / "am" / "final.mdl").write_bytes(kf.final_mdl(len(phones), NUM_CEPS, layers, priors))
+    (out / "am" / "global_cmvn.stats").write_bytes(kf.global_cmvn_stats(cmvn.mean, cmvn.count))
     (out / "conf" / "mfcc.conf").write_text(mfcc_conf_text())
     (out / "conf" / "model.conf").write_text(kf.model_conf_text(silence_phone=1))
     for ctx, (fst, syms) in graphs.items():
@@ -164,13 +182,13 @@ def scaled_priors(raw: np.ndarray, scale: float) -> np.ndarray:
 
 
 def tune_costs(tmp: Path, vocab, lex, phone_ids, layers, raw_priors, phones, dev, grid,
-               garbage: list[str]) -> tuple[dict, list]:
+               garbage: list[str], cmvn: Cmvn) -> tuple[dict, list]:
     from models.build.decode import decoder_pool
     results = []
     pool = decoder_pool()
     for prior_scale, costs in grid:
         write_model(tmp, layers, scaled_priors(raw_priors, prior_scale), phones,
-                    make_graphs(vocab, lex, phone_ids, costs, ["all"], garbage), costs)
+                    make_graphs(vocab, lex, phone_ids, costs, ["all"], garbage), costs, cmvn)
         acc, rej = score(decode_set(tmp, dev, pool), [r for _, r in dev])
         results.append({"prior_scale": prior_scale, "costs": asdict(costs), "dev_accuracy": acc,
                         "dev_oov_rejection": rej})
@@ -212,7 +230,9 @@ def build(out: Path, seed: int, tiny: bool) -> dict:
             keep.append(i)
     utts = [utts[i] for i in keep]
     seqs = [seqs[i] for i in keep]
-    feats = [u.feats for u in utts]
+    raw_feats = [u.feats for u in utts]
+    cmvn = Cmvn.of(raw_feats)
+    feats = [online_cmn(f, cmvn.mean) for f in raw_feats]     # what the network sees in libvosk
     hours = sum(len(f) for f in feats) / 360000
     log(f"training data: {len(utts)} utterances, {hours:.2f} h")
     import torch
@@ -231,8 +251,14 @@ def build(out: Path, seed: int, tiny: bool) -> dict:
             labels = new
             log(f"realigned: {changed / sum(len(x) for x in labels):.1%} of frames changed")
         lr0 = recipe.train.lr if stage < len(recipe.epochs) - 1 else recipe.train.lr * 0.75
-        train_epochs(model, feats, labels, epochs, recipe.train, np_rng, (lr0, lr0 * 0.1),
-                     desc=f"train stage {stage + 1}/{len(recipe.epochs)}")
+        if recipe.specaug is None:
+            train_epochs(model, feats, labels, epochs, recipe.train, np_rng, (lr0, lr0 * 0.1),
+                         desc=f"train stage {stage + 1}/{len(recipe.epochs)}")
+        else:
+            cfg = recipe.specaug
+            train_epochs(model, raw_feats, labels, epochs, recipe.train, np_rng, (lr0, lr0 * 0.1),
+                         desc=f"train stage {stage + 1}/{len(recipe.epochs)}",
+                         transform=lambda f, r: online_cmn(perturb(r, f, cfg), cmvn.mean))
     counts = np.bincount(np.concatenate(labels), minlength=len(phones)).astype(np.float64)
     raw_priors = np.maximum(counts / counts.sum(), 2e-3)
     layers = export_layers(model)
@@ -251,7 +277,7 @@ def build(out: Path, seed: int, tiny: bool) -> dict:
     shutil.rmtree(tmp, ignore_errors=True)
     grid = [(ps, GraphCosts(phrase_cost=1.0, unk_cost=u, unk_phone_cost=c)) for ps in (0.5, 0.8)
             for u in (4.0, 6.0, 8.0, 10.0) for c in (0.0, 0.5)]
-    best_dev, tuning = tune_costs(tmp, vocab, lex, phone_ids, layers, raw_priors, phones, dev, grid, garbage)
+    best_dev, tuning = tune_costs(tmp, vocab, lex, phone_ids, layers, raw_priors, phones, dev, grid, garbage, cmvn)
     shutil.rmtree(tmp, ignore_errors=True)
     best = GraphCosts(**best_dev["costs"])
     priors = scaled_priors(raw_priors, best_dev["prior_scale"])
@@ -259,7 +285,7 @@ def build(out: Path, seed: int, tiny: bool) -> dict:
     contexts = ["all"] if tiny else list(CONTEXTS)
     if out.exists():
         shutil.rmtree(out)
-    write_model(out, layers, priors, phones, make_graphs(vocab, lex, phone_ids, best, contexts, garbage), best)
+    write_model(out, layers, priors, phones, make_graphs(vocab, lex, phone_ids, best, contexts, garbage), best, cmvn)
     (out / "graph" / "lexicon.txt").write_text(
         "".join(f"{w} {' '.join(lex.prons[w])}\n" for w in vocab.words()))
     from models.answer_model import MANIFEST, sha256_file
@@ -286,6 +312,9 @@ def build(out: Path, seed: int, tiny: bool) -> dict:
             "augmentation": asdict(recipe.plan) | {"augment": "speed 0.88-1.12, reverb, phone/mic colouring, "
                                                     "level, white/pink/brown/babble/hum noise"},
         },
+        "features": {"mfcc": "conf/mfcc.conf", "online_cmn": "am/global_cmvn.stats (Kaldi defaults: "
+                     "600-frame causal window, 200 frames of global mean while shorter)",
+                     "specaug": asdict(recipe.specaug) if recipe.specaug else None},
         "network": {"hidden": recipe.train.hidden, "epochs": list(recipe.epochs),
                     "parameters": int(sum(layer.weight.size + layer.bias.size for layer in layers))},
         "dev": {"accuracy": best_dev["dev_accuracy"], "oov_rejection": best_dev["dev_oov_rejection"],

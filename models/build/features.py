@@ -1,7 +1,10 @@
-"""MFCC features computed exactly as libvosk computes them from conf/mfcc.conf.
+"""MFCC features computed exactly as libvosk computes them from conf/mfcc.conf, and the online
+cepstral mean normalisation libvosk applies to them when the model has am/global_cmvn.stats.
 
 kaldi-native-fbank reproduces Kaldi's MFCC when fed int16-scale samples with the same options; the
 options live in one place (MFCC_OPTIONS) so the training features and the written conf cannot drift.
+With 40 mel bins and 40 cepstra the DCT is square, so MFCCs and log-mel energies convert exactly
+both ways (`MEL_TO_MFCC`), which lets training perturb the spectrum of stored features.
 """
 from __future__ import annotations
 
@@ -54,3 +57,54 @@ def mfcc(samples: np.ndarray) -> np.ndarray:
     if n == 0:
         return np.zeros((0, NUM_CEPS), np.float32)
     return np.stack([np.asarray(m.get_frame(i), dtype=np.float32) for i in range(n)])
+
+
+# Kaldi's OnlineCmvnOptions defaults (libvosk sets no cmvn options of its own): a causal sliding
+# window of CMN_WINDOW frames, topped up with GLOBAL_FRAMES frames' worth of the global mean while
+# the utterance is shorter than the window. Means only, no variance normalisation.
+CMN_WINDOW = 600
+GLOBAL_FRAMES = 200
+
+
+def online_cmn(feats: np.ndarray, global_mean: np.ndarray) -> np.ndarray:
+    """What libvosk's OnlineCmvn outputs for an utterance (a new recogniser starts from the global stats).
+
+    Frame t is normalised by the mean of frames max(0, t-599)..t plus min(600 - n, 200) frames of the
+    global mean, where n is the number of own frames; so short answers lean on the global mean and
+    long ones on their own channel.
+    """
+    f = feats.astype(np.float64)
+    n_frames = len(f)
+    cs = np.cumsum(f, axis=0)
+    own = cs.copy()
+    if n_frames > CMN_WINDOW:
+        own[CMN_WINDOW:] -= cs[:-CMN_WINDOW]
+    count = np.minimum(np.arange(1, n_frames + 1), CMN_WINDOW).astype(np.float64)
+    glob = np.clip(CMN_WINDOW - count, 0, GLOBAL_FRAMES)
+    mean = (own + glob[:, None] * global_mean[None, :]) / (count + glob)[:, None]
+    return (f - mean).astype(np.float32)
+
+
+def _mel_to_mfcc() -> np.ndarray:
+    """(num_bins, num_ceps) matrix: mfcc = log_mel @ MEL_TO_MFCC (Kaldi's orthonormal DCT-II and lifter 22)."""
+    n = int(MFCC_OPTIONS["num-mel-bins"])
+    k = np.arange(NUM_CEPS)[:, None]
+    j = np.arange(n)[None, :]
+    dct = np.cos(np.pi / n * (j + 0.5) * k) * np.sqrt(2.0 / n)
+    dct[0] *= np.sqrt(0.5)
+    lifter = 1.0 + 0.5 * 22.0 * np.sin(np.pi * np.arange(NUM_CEPS) / 22.0)
+    return (dct * lifter[:, None]).T
+
+
+MEL_TO_MFCC = _mel_to_mfcc()
+MFCC_TO_MEL = np.linalg.inv(MEL_TO_MFCC)
+
+
+def mel_centres_hz() -> np.ndarray:
+    """Centre frequency of each mel bin (Kaldi's mel scale, low-freq 20 Hz, high-freq Nyquist - 400)."""
+    n = int(MFCC_OPTIONS["num-mel-bins"])
+    lo = float(MFCC_OPTIONS["low-freq"])
+    hi = float(MFCC_OPTIONS["sample-frequency"]) / 2 + float(MFCC_OPTIONS["high-freq"])
+    mel = lambda f: 1127.0 * np.log(1.0 + f / 700.0)  # noqa: E731
+    pts = np.linspace(mel(lo), mel(hi), n + 2)[1:-1]
+    return 700.0 * (np.exp(pts / 1127.0) - 1.0)

@@ -64,6 +64,13 @@ class _BinWriter:
         self.b.write(struct.pack("<bi", 4, m.shape[1]))
         self.b.write(m.tobytes())
 
+    def double_matrix(self, m: np.ndarray) -> None:
+        self.token("DM")
+        m = np.ascontiguousarray(m, dtype="<f8")
+        self.b.write(struct.pack("<bi", 4, m.shape[0]))
+        self.b.write(struct.pack("<bi", 4, m.shape[1]))
+        self.b.write(m.tobytes())
+
     def raw(self, s: str) -> None:
         self.b.write(s.encode())
 
@@ -182,3 +189,16 @@ def model_conf_text(beam: float = 11.0, lattice_beam: float = 0.5, max_active: i
 
 def symbols_text(symbols: list[str]) -> str:
     return "".join(f"{s} {i}\n" for i, s in enumerate(symbols))
+
+
+def global_cmvn_stats(mean: np.ndarray, count: float) -> bytes:
+    """am/global_cmvn.stats: Kaldi CMVN stats (2 x dim+1 doubles: sums and count; sums of squares,
+    unused with mean-only normalisation). libvosk turns online CMN on when this file exists."""
+    dim = len(mean)
+    stats = np.zeros((2, dim + 1))
+    stats[0, :dim] = np.asarray(mean, dtype=np.float64) * count
+    stats[0, dim] = count
+    w = _BinWriter()
+    w.raw("\0B")
+    w.double_matrix(stats)
+    return w.b.getvalue()

@@ -11,6 +11,7 @@ the input mean/variance normalisation is folded into the first affine.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,8 +105,13 @@ def set_input_norm(model, feats: list[np.ndarray]) -> None:
 
 
 def train_epochs(model, feats: list[np.ndarray], labels: list[np.ndarray], epochs: int, cfg: TrainConfig,
-                 rng: np.random.Generator, lr_range: tuple[float, float], desc: str) -> float:
-    """Cross-entropy training; learning rate decays log-linearly over the epochs. Returns last loss."""
+                 rng: np.random.Generator, lr_range: tuple[float, float], desc: str,
+                 transform: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None) -> float:
+    """Cross-entropy training; learning rate decays log-linearly over the epochs. Returns last loss.
+
+    `transform` (stored features, rng) -> network input is applied to every utterance each time it is
+    used (feature-domain augmentation and normalisation); None feeds the stored features as they are.
+    """
     from tqdm import tqdm
     torch = _torch()
     torch.set_num_threads(cfg.threads)
@@ -121,7 +127,7 @@ def train_epochs(model, feats: list[np.ndarray], labels: list[np.ndarray], epoch
             frac = step / max(1, total - 1)
             for g in opt.param_groups:
                 g["lr"] = math.exp(math.log(lr_range[0]) * (1 - frac) + math.log(lr_range[1]) * frac)
-            x = torch.from_numpy(pad_batch([feats[i] for i in b]))
+            x = torch.from_numpy(pad_batch([transform(feats[i], rng) if transform else feats[i] for i in b]))
             n = max(num_outputs(lengths[i]) for i in b)
             y = np.full((len(b), n), -100, np.int64)
             for k, i in enumerate(b):

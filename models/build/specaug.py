@@ -1,0 +1,70 @@
+"""Perturb the spectrum of stored training features, fresh for every batch.
+
+The waveform augmentation (augment.py) is applied once, when the audio is made; this runs on the
+MFCCs each time an utterance is used, so every epoch sees new speakers and microphones:
+
+- vocal-tract length warp: the log-mel spectrum is stretched or squeezed along frequency by a factor
+  drawn from `warp` (a shorter vocal tract moves every formant up by the same ratio). Synthetic voices
+  come from a few vocal tracts; people come in every size.
+- microphone/room colouring: a smooth random curve (a few cosines over the mel bins) is added to the
+  log energies, i.e. a random equaliser of up to a few dB.
+- frequency masks (SpecAugment): a few bins are flattened to the utterance's mean, so no word can be
+  recognised from one narrow band only.
+
+Labels do not move (no change along time), so the alignment stays valid.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.build.features import MEL_TO_MFCC, MFCC_TO_MEL, mel_centres_hz
+
+
+@dataclass(frozen=True)
+class SpecAugConfig:
+    prob: float = 0.8                          # share of utterances perturbed (the rest stay as made)
+    warp: tuple[float, float] = (0.86, 1.16)
+    eq_db: float = 4.0                         # std of the equaliser curve's cosine amplitudes, dB
+    eq_terms: int = 4
+    freq_masks: int = 2
+    max_mask_bins: int = 4
+
+
+def _mel(f: np.ndarray | float) -> np.ndarray:
+    return 1127.0 * np.log(1.0 + np.asarray(f) / 700.0)
+
+
+_CENTRES = mel_centres_hz()
+_CENTRES_MEL = _mel(_CENTRES)
+
+
+def warp_matrix(alpha: float) -> np.ndarray:
+    """(bins, bins) linear-interpolation matrix: warped = log_mel @ W samples the spectrum at f / alpha."""
+    n = len(_CENTRES)
+    src = np.interp(_mel(_CENTRES / alpha), _CENTRES_MEL, np.arange(n, dtype=np.float64))
+    lo = np.clip(np.floor(src).astype(int), 0, n - 1)
+    hi = np.clip(lo + 1, 0, n - 1)
+    w = src - lo
+    m = np.zeros((n, n))
+    m[lo, np.arange(n)] += 1.0 - w
+    m[hi, np.arange(n)] += w
+    return m
+
+
+def perturb(rng: np.random.Generator, mfcc: np.ndarray, cfg: SpecAugConfig = SpecAugConfig()) -> np.ndarray:
+    """One random perturbation of an utterance's MFCCs (frames, 40); returns new float32 MFCCs."""
+    if rng.random() >= cfg.prob:
+        return mfcc.astype(np.float32)
+    n = MFCC_TO_MEL.shape[0]
+    logmel = mfcc.astype(np.float64) @ MFCC_TO_MEL
+    logmel = logmel @ warp_matrix(float(np.exp(rng.uniform(np.log(cfg.warp[0]), np.log(cfg.warp[1])))))
+    pos = np.arange(n) / (n - 1)
+    amps = rng.normal(0.0, cfg.eq_db, cfg.eq_terms) * np.log(10.0) / 10.0     # dB -> natural log of power
+    logmel = logmel + sum(a * np.cos(np.pi * (k + 1) * pos) for k, a in enumerate(amps))
+    for _ in range(int(rng.integers(0, cfg.freq_masks + 1))):
+        width = int(rng.integers(1, cfg.max_mask_bins + 1))
+        start = int(rng.integers(0, n - width + 1))
+        logmel[:, start:start + width] = logmel[:, start:start + width].mean(axis=0, keepdims=True)
+    return (logmel @ MEL_TO_MFCC).astype(np.float32)
