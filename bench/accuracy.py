@@ -101,6 +101,7 @@ def run(model: Path, quick: bool) -> dict:
     rejections: dict[str, list[bool]] = defaultdict(list)
     yes_no = {"yes_as_no": 0, "no_as_yes": 0, "yes_total": 0, "no_total": 0}
     errors = []
+    swaps: dict[tuple[str, str], int] = defaultdict(int)     # (said, heard) for every yes<->no confusion
     for (voice, cond, ref, _), hyp in zip(items, hyps):
         if ref == "[unk]":
             rejections[cond].append(all(w == "[unk]" for w in hyp.split()))
@@ -121,6 +122,7 @@ def run(model: Path, quick: bool) -> dict:
             yes_no[f"{ri}_total"] += 1
             if hi in ("yes", "no") and hi != ri:
                 yes_no[f"{ri}_as_{hi}"] += 1
+                swaps[(ref, hyp)] += 1
     mean = lambda xs: float(np.mean(xs)) if xs else float("nan")  # noqa: E731
     yn_total = yes_no["yes_total"] + yes_no["no_total"]
     summary = {
@@ -139,6 +141,8 @@ def run(model: Path, quick: bool) -> dict:
         "summary": summary, "goals": GOALS,
         "yes_no": yes_no,
         "oov_taken_as_intent": dict(oov_accepted_as),
+        "yes_no_swaps": [{"said": r, "heard": h, "count": n}
+                         for (r, h), n in sorted(swaps.items(), key=lambda kv: -kv[1])],
         "per_voice": {v: mean(x) for v, x in sorted(per_voice.items())},
         "per_phrase": {p: {c: mean(x) for c, x in d.items()} for p, d in sorted(per_phrase.items())},
         "errors": errors,

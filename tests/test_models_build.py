@@ -30,7 +30,8 @@ def tiny_model(tmp_path_factory) -> Path:
 
 
 def test_tiny_build_writes_a_complete_model_with_a_true_manifest(tiny_model: Path) -> None:
-    for rel in ("am/final.mdl", "conf/mfcc.conf", "conf/model.conf", "graph/HCLG.fst", "graph/words.txt"):
+    for rel in ("am/final.mdl", "am/global_cmvn.stats", "conf/mfcc.conf", "conf/model.conf", "graph/HCLG.fst",
+                "graph/words.txt"):
         assert (tiny_model / rel).is_file(), rel
     manifest = load_manifest(tiny_model)
     assert manifest["tiny"] is True
@@ -69,3 +70,17 @@ def test_same_seed_gives_the_same_training_texts() -> None:
     key = lambda jobs: json.dumps([(j.voice.label, j.voice.rate, j.texts) for j in jobs])  # noqa: E731
     assert key(a) == key(b)
     assert key(a) != key(c)
+
+
+def test_tiny_model_never_mixes_phrases_and_unknown_speech(tiny_model: Path) -> None:
+    """The graph makes an utterance either phrases or [unk]: "yesterday" must not come out as
+    "yes [unk]" (the dialog would take that as a yes)."""
+    import vosk
+    vosk.SetLogLevel(-1)
+    assert load_manifest(tiny_model)["graph_costs"]["unk_with_phrases"] is False
+    model = vosk.Model(str(tiny_model))
+    texts = ["yesterday", "nobody", "stopwatch", "yes tomorrow", "the weather is nice"]
+    for voice in (Voice("espeak", "en-us"), Voice("espeak", "en", "f2")):
+        for t, x in zip(texts, synth_many(voice, texts)):
+            heard = recognize(model, eval_condition(np.random.default_rng(3), x, snr_db=None)).split()
+            assert "[unk]" not in heard or set(heard) == {"[unk]"}, f"{voice.label} {t!r} -> {heard}"

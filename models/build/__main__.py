@@ -43,7 +43,7 @@ class Recipe:
     specaug: SpecAugConfig | None = SpecAugConfig()   # fresh spectral perturbation of every batch
 
 
-FULL = Recipe(plan=DataPlan(utterances=11000, copies=2, festival_share=0.35), dev_utterances=240,
+FULL = Recipe(plan=DataPlan(utterances=11000, copies=2, festival_share=0.35, piper_share=0.2), dev_utterances=240,
               train=TrainConfig(hidden=256),
               epochs=(2, 2, 4), intents=None)
 TINY = Recipe(plan=DataPlan(utterances=600, copies=2, festival_share=0.0,
@@ -195,31 +195,36 @@ def tune_costs(tmp: Path, vocab, lex, phone_ids, layers, raw_priors, phones, dev
         log(f"  prior scale {prior_scale} costs {asdict(costs)}: dev accuracy {acc:.3f}, OOV rejection {rej:.3f}")
     pool.close()
     pool.join()
-    best = max(results, key=lambda r: (min(r["dev_accuracy"], r["dev_oov_rejection"] + 0.03),
-                                       r["dev_accuracy"] + r["dev_oov_rejection"]))
-    return best, results
+    return choose(results), results
 
 
-def build(out: Path, seed: int, tiny: bool) -> dict:
-    t_start = time.time()
-    recipe = TINY if tiny else FULL
-    rng = random.Random(seed)
+REJECTION_FLOOR = 0.9
+
+
+def choose(results: list[dict]) -> dict:
+    """Rejection first: the most accurate setting that rejects at least REJECTION_FLOOR of the
+    development OOV speech (a wrongly accepted answer is worse than a re-ask); if none does, the one
+    that rejects most."""
+    ok = [r for r in results if r["dev_oov_rejection"] >= REJECTION_FLOOR]
+    if ok:
+        return max(ok, key=lambda r: (r["dev_accuracy"], r["dev_oov_rejection"]))
+    return max(results, key=lambda r: (r["dev_oov_rejection"], r["dev_accuracy"]))
+
+
+@dataclass
+class Trained:
+    """A trained network as the rest of the build needs it (also reloadable for re-tuning)."""
+
+    layers: list
+    raw_priors: np.ndarray
+    cmvn: Cmvn
+    training_data: dict
+
+
+def train(recipe: Recipe, seed: int, jobs, lex: Lexicon, pdf: dict[str, int], phones: list[str],
+          work: Path) -> Trained:
+    """Synthesise and augment the training speech, then flat-start, train and realign the network."""
     np_rng = np.random.default_rng(seed)
-    vocab = load_vocabulary(only_intents=list(recipe.intents) if recipe.intents else None,
-                            first_phrase_only=tiny)
-    log(f"vocabulary: {len(vocab.words())} words, {len(vocab.all_phrases())} phrases")
-    negatives = negative_pool(vocab, rng, n_cmu=600 if tiny else 3000)
-    jobs = make_jobs(vocab, seed, recipe.plan, negatives)
-    words_needed = set(vocab.words()) | {w for j in jobs for t in j.texts for w in t} | set(negatives)
-    lex = build_lexicon(sorted(words_needed), required=vocab.words())
-    negatives = [w for w in negatives if w in lex.prons]
-    for j in jobs:   # drop the few words festival cannot pronounce
-        j.texts = [[w for w in t if w in lex.prons] or [negatives[0]] for t in j.texts]
-    lex, garbage = units_lexicon(lex, set(vocab.words()), recipe.word_units)
-    phones = lex.phones
-    phone_ids = {p: i + 1 for i, p in enumerate(phones)}
-    pdf = {p: i for i, p in enumerate(phones)}
-    log(f"lexicon: {len(lex.prons)} words, {len(phones)} units ({len(garbage)} generic phones + silence)")
     utts = run_jobs(jobs, workers=2, desc="synthesise+augment")
     seqs = [align_sequence(u.words, lex, pdf) for u in utts]
     labels, keep = [], []
@@ -268,15 +273,76 @@ def build(out: Path, seed: int, tiny: bool) -> dict:
     if err > 1e-2:
         raise RuntimeError(f"exported network differs from the trained one (max |diff| {err:.4f})")
     log(f"export check: max |diff| {err:.2e}")
-    work = out.parent / (out.name + ".work")       # kept for re-tuning and inspection, not part of the model
+    training_data = {
+        "utterances": len(utts), "hours": round(hours, 3),
+        "texts": recipe.plan.utterances, "copies_per_text": recipe.plan.copies,
+        "kinds": {k: sum(u.kind == k for u in utts) for k in sorted({u.kind for u in utts})},
+        "voices": sorted({u.voice.split("+")[0] for u in utts}),
+        "voice_settings": len({u.voice for u in utts}),
+        "augmentation": asdict(recipe.plan) | {"augment": "speed 0.88-1.12, reverb, phone/mic colouring, "
+                                                "level, white/pink/brown/babble/hum noise; per batch: "
+                                                "vocal-tract warp, random EQ, frequency masks"},
+    }
     work.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), work / "network.pt")
     np.save(work / "phone_counts.npy", counts)
+    np.savez(work / "cmvn.npz", mean=cmvn.mean, count=cmvn.count)
+    (work / "training_data.json").write_text(json.dumps(training_data, indent=1))
+    return Trained(layers=layers, raw_priors=raw_priors, cmvn=cmvn, training_data=training_data)
+
+
+def load_trained(work: Path, num_units: int, recipe: Recipe) -> Trained:
+    """The network an earlier build left in `work` (for --retune: new tuning, same network)."""
+    need = ["network.pt", "phone_counts.npy", "cmvn.npz", "training_data.json"]
+    missing = [n for n in need if not (work / n).exists()]
+    if missing:
+        raise SystemExit(f"{work}: no earlier build to re-tune (missing {', '.join(missing)}); "
+                         "run without --retune first")
+    import torch
+    model = make_model(NUM_CEPS, num_units, recipe.train.hidden, recipe.train.dropout)
+    try:
+        model.load_state_dict(torch.load(work / "network.pt"))
+    except RuntimeError as e:
+        raise SystemExit(f"{work}/network.pt does not fit this vocabulary/recipe ({e}); rebuild without --retune")
+    model.eval()
+    counts = np.load(work / "phone_counts.npy")
+    c = np.load(work / "cmvn.npz")
+    return Trained(layers=export_layers(model), raw_priors=np.maximum(counts / counts.sum(), 2e-3),
+                   cmvn=Cmvn(mean=c["mean"], count=float(c["count"])),
+                   training_data=json.loads((work / "training_data.json").read_text()))
+
+
+def build(out: Path, seed: int, tiny: bool, retune: bool = False) -> dict:
+    t_start = time.time()
+    recipe = TINY if tiny else FULL
+    rng = random.Random(seed)
+    vocab = load_vocabulary(only_intents=list(recipe.intents) if recipe.intents else None,
+                            first_phrase_only=tiny)
+    log(f"vocabulary: {len(vocab.words())} words, {len(vocab.all_phrases())} phrases")
+    negatives = negative_pool(vocab, rng, n_cmu=600 if tiny else 3000)
+    jobs = make_jobs(vocab, seed, recipe.plan, negatives)
+    words_needed = set(vocab.words()) | {w for j in jobs for t in j.texts for w in t} | set(negatives)
+    lex = build_lexicon(sorted(words_needed), required=vocab.words())
+    negatives = [w for w in negatives if w in lex.prons]
+    for j in jobs:   # drop the few words festival cannot pronounce
+        j.texts = [[w for w in t if w in lex.prons] or [negatives[0]] for t in j.texts]
+    lex, garbage = units_lexicon(lex, set(vocab.words()), recipe.word_units)
+    phones = lex.phones
+    phone_ids = {p: i + 1 for i, p in enumerate(phones)}
+    pdf = {p: i for i, p in enumerate(phones)}
+    log(f"lexicon: {len(lex.prons)} words, {len(phones)} units ({len(garbage)} generic phones + silence)")
+    work = out.parent / (out.name + ".work")       # kept for re-tuning and inspection, not part of the model
+    if retune:
+        trained = load_trained(work, len(phones), recipe)
+        log(f"re-tuning the network in {work} (no synthesis, no training)")
+    else:
+        trained = train(recipe, seed, jobs, lex, pdf, phones, work)
+    layers, raw_priors, cmvn = trained.layers, trained.raw_priors, trained.cmvn
     dev = dev_audio(vocab, seed, recipe.dev_utterances, negatives, recipe.plan)
     tmp = out.parent / (out.name + ".tuning")
     shutil.rmtree(tmp, ignore_errors=True)
-    grid = [(ps, GraphCosts(phrase_cost=1.0, unk_cost=u, unk_phone_cost=c)) for ps in (0.5, 0.8)
-            for u in (4.0, 6.0, 8.0, 10.0) for c in (0.0, 0.5)]
+    grid = [(ps, GraphCosts(phrase_cost=1.0, unk_cost=u, unk_phone_cost=c, unk_with_phrases=False))
+            for ps in (0.3, 0.5, 0.8) for u in (2.0, 3.0, 4.0, 6.0, 8.0) for c in (0.0, 0.5)]
     best_dev, tuning = tune_costs(tmp, vocab, lex, phone_ids, layers, raw_priors, phones, dev, grid, garbage, cmvn)
     shutil.rmtree(tmp, ignore_errors=True)
     best = GraphCosts(**best_dev["costs"])
@@ -303,15 +369,7 @@ def build(out: Path, seed: int, tiny: bool) -> dict:
         "word_units": recipe.word_units,
         "graph_costs": asdict(best),
         "prior_scale": best_dev["prior_scale"],
-        "training_data": {
-            "utterances": len(utts), "hours": round(hours, 3),
-            "texts": recipe.plan.utterances, "copies_per_text": recipe.plan.copies,
-            "kinds": {k: sum(u.kind == k for u in utts) for k in sorted({u.kind for u in utts})},
-            "voices": sorted({u.voice.split("+")[0] for u in utts}),
-            "voice_settings": len({u.voice for u in utts}),
-            "augmentation": asdict(recipe.plan) | {"augment": "speed 0.88-1.12, reverb, phone/mic colouring, "
-                                                    "level, white/pink/brown/babble/hum noise"},
-        },
+        "training_data": trained.training_data,
         "features": {"mfcc": "conf/mfcc.conf", "online_cmn": "am/global_cmvn.stats (Kaldi defaults: "
                      "600-frame causal window, 200 frames of global mean while shorter)",
                      "specaug": asdict(recipe.specaug) if recipe.specaug else None},
@@ -321,6 +379,7 @@ def build(out: Path, seed: int, tiny: bool) -> dict:
                 "tuning": tuning, "utterances": len(dev)},
         "accuracy": None,
         "build_seconds": round(time.time() - t_start, 1),
+        "retuned": retune,                 # True: network from an earlier build (--retune), new tuning
         "files": files,
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
@@ -333,8 +392,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"model directory (default {DEFAULT_OUT})")
     ap.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     ap.add_argument("--tiny", action="store_true", help="a few words, small data: a quick check of the recipe")
+    ap.add_argument("--retune", action="store_true",
+                    help="keep the network of the last build into OUT (OUT.work/) and redo only the tuning and graphs")
     args = ap.parse_args(argv)
-    build(args.out, args.seed, args.tiny)
+    build(args.out, args.seed, args.tiny, args.retune)
     return 0
 
 

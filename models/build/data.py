@@ -15,7 +15,7 @@ from models.build.augment import AugmentConfig, augment
 from models.build.corpus import Vocabulary, cmu_words, seed_article_words, sentences
 from models.build.features import mfcc
 from models.build.tts import (ESPEAK_VARIANTS_TRAIN, ESPEAK_VOICES_TRAIN, Voice, available_engines,
-                              festival_voices, synth_many)
+                              festival_voices, piper_voices, synth_many)
 
 
 @dataclass
@@ -46,6 +46,7 @@ class DataPlan:
     copies: int = 2
     texts_per_job: int = 24
     festival_share: float = 0.35
+    piper_share: float = 0.0      # neural voice(s): the most human-like training speakers we have
     kinds: tuple[tuple[str, float], ...] = (("inv", 0.5), ("mix", 0.1), ("oov", 0.2), ("sent", 0.2))
 
 
@@ -83,7 +84,11 @@ def make_texts(vocab: Vocabulary, rng: random.Random, n: int, plan: DataPlan,
 
 
 def training_voices(rng: random.Random, plan: DataPlan) -> Voice:
-    fest = festival_voices() if "festival" in available_engines() else []
+    engines = available_engines()
+    piper = piper_voices() if plan.piper_share > 0 and "piper" in engines else []
+    if piper and rng.random() < plan.piper_share:
+        return Voice("piper", rng.choice(piper), rate=rng.uniform(0.75, 1.3), seed=rng.randrange(1 << 30))
+    fest = festival_voices() if "festival" in engines else []
     if fest and rng.random() < plan.festival_share:
         return Voice("festival", rng.choice(fest), rate=rng.uniform(0.8, 1.25))
     return Voice("espeak", rng.choice(ESPEAK_VOICES_TRAIN), rng.choice(ESPEAK_VARIANTS_TRAIN),

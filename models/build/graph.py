@@ -10,6 +10,10 @@ Costs are in the same units as the network's log-likelihoods (acoustic scale 1.0
   unk_phone_cost added per garbage phone.
 A higher unk cost makes the model accept more (and reject less); the build tunes both on
 development speech.
+
+With `unk_with_phrases` false an utterance is either phrases or garbage, never both: "yesterday"
+can no longer come out as "yes [unk]" (a vocabulary word found inside a longer unknown word), at
+the price of rejecting a phrase wrapped in unknown words ("well yes I suppose").
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ class GraphCosts:
     phrase_cost: float = 1.0
     unk_cost: float = 10.0
     unk_phone_cost: float = 1.0
+    unk_with_phrases: bool = True   # may [unk] and phrases share an utterance?
 
 
 def word_symbols(phrases: list[str]) -> list[str]:
@@ -63,14 +68,24 @@ def build_hclg(phrases: list[str], prons: dict[str, tuple[str, ...]], phone_ids:
         return j
 
     words_entry = optional_silence(hub)
+    phrase_start, phrase_end = words_entry, hub
+    if not costs.unk_with_phrases:
+        # phrases loop among themselves (phrase_end -> optional silence -> phrase_start) and never
+        # return to the hub, from which the garbage path leaves
+        phrase_start, phrase_end = fst.add_state(), fst.add_state()
+        arc(words_entry, 0, 0, 0.0, phrase_start)
+        fst.set_final(phrase_end, 0.0)
+        between = optional_silence(phrase_end)
+        fst.set_final(between, 0.0)
+        arc(between, 0, 0, 0.0, phrase_start)
     for phrase in phrases:
-        cur = words_entry
+        cur = phrase_start
         for j, w in enumerate(phrase.split()):
             if j > 0:
                 cur = optional_silence(cur)
             for k, p in enumerate(prons[w]):
                 cur = phone(cur, phone_ids[p], wid[w] if k == 0 else 0, costs.phrase_cost if (j == 0 and k == 0) else 0.0)
-        arc(cur, 0, 0, 0.0, hub)
+        arc(cur, 0, 0, 0.0, phrase_end)
     fst.set_final(words_entry, 0.0)
     if unk:
         # Garbage: a loop over phones where a phone never follows itself (same reason as above).
@@ -78,11 +93,19 @@ def build_hclg(phrases: list[str], prons: dict[str, tuple[str, ...]], phone_ids:
         arc(words_entry, 0, wid[UNK], costs.unk_cost, g0)
         names = garbage_phones if garbage_phones is not None else [n for n in phone_ids if n != "sil"]
         ids = [phone_ids[n] for n in sorted(names)]
+        garbage_end = hub
+        if not costs.unk_with_phrases:
+            # garbage ends on its own state: final, or a pause and then more garbage, never a phrase
+            garbage_end = fst.add_state()
+            fst.set_final(garbage_end, 0.0)
+            pause = phone(garbage_end, sil)
+            fst.set_final(pause, 0.0)
+            arc(pause, 0, wid[UNK], costs.unk_cost, g0)
         states = {}
         for p in ids:
             states[p] = fst.add_state()
             arc(states[p], self_loop_tid(p), 0, 0.0, states[p])
-            arc(states[p], 0, 0, 0.0, hub)
+            arc(states[p], 0, 0, 0.0, garbage_end)
             arc(g0, forward_tid(p), 0, costs.unk_phone_cost, states[p])
         for p in ids:
             for q in ids:
