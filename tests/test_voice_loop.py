@@ -126,12 +126,12 @@ def test_unknown_speech_is_not_taken_as_an_answer(models, vocabulary, said):
 
 
 def test_start_phrases_are_recognised_in_the_idle_context(models, vocabulary):
-    # British "start" (no r) is heard as "stop" by the current built-in model: a known model
-    # limitation (see README "Voice loop"), so "start" is checked with the US voice here.
+    # The idle graph holds start phrases only, so British "start" (no r) cannot become "stop".
     rec = VoskRecognizer(models)
     phrases = speech_phrases(vocabulary, ("start",), False)
     assert models.context_for(phrases) == "start"  # the small idle graph, not every word
-    for voice, said in (("en-gb", "hello"), ("en-gb", "check my symptoms"), ("en-gb", "begin"), ("en-us", "start")):
+    for voice, said in (("en-gb", "hello"), ("en-gb", "check my symptoms"), ("en-gb", "begin"), ("en-us", "start"),
+                        ("en-gb", "start")):
         clip = patient_clip(EspeakSynth(voice), said, snr_db=25)
         utt = listen(WavFileSource.from_clip(clip), rec, phrases, ListenConfig())
         assert interpret(utt.hypothesis.text).intent == "start", f"{said!r} heard as {utt.hypothesis.text!r}"

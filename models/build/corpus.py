@@ -24,11 +24,12 @@ SEED_ARTICLE_CANDIDATES = [REPO.parent / "shared" / "seed" / "medical-massage-ar
                            Path("/work/shared/seed/medical-massage-article.txt")]
 
 # Contexts: which intents a graph accepts. "answer" is what the patient may say to a question,
-# "start" what starts a session. "all" accepts every phrase (the default graph).
+# "start" what starts a session (the idle kiosk listens for nothing else: with "stop" in the same
+# graph, British "start" without its r was heard as "stop"). "all" accepts every phrase.
 CONTEXTS: dict[str, tuple[str, ...] | None] = {
     "all": None,
     "answer": ("yes", "no", "unsure", "repeat", "help", "back", "stop", "slower", "faster"),
-    "start": ("start", "stop", "help", "repeat"),
+    "start": ("start",),
 }
 
 

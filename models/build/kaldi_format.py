@@ -57,16 +57,10 @@ class _BinWriter:
         self.b.write(struct.pack("<bi", 4, len(v)))
         self.b.write(v.tobytes())
 
-    def matrix(self, m: np.ndarray) -> None:
-        self.token("FM")
-        m = np.ascontiguousarray(m, dtype="<f4")
-        self.b.write(struct.pack("<bi", 4, m.shape[0]))
-        self.b.write(struct.pack("<bi", 4, m.shape[1]))
-        self.b.write(m.tobytes())
-
-    def double_matrix(self, m: np.ndarray) -> None:
-        self.token("DM")
-        m = np.ascontiguousarray(m, dtype="<f8")
+    def matrix(self, m: np.ndarray, token: str = "FM", dtype: str = "<f4") -> None:
+        """A Kaldi binary matrix: FM = float32, DM = float64."""
+        self.token(token)
+        m = np.ascontiguousarray(m, dtype=dtype)
         self.b.write(struct.pack("<bi", 4, m.shape[0]))
         self.b.write(struct.pack("<bi", 4, m.shape[1]))
         self.b.write(m.tobytes())
@@ -200,5 +194,5 @@ def global_cmvn_stats(mean: np.ndarray, count: float) -> bytes:
     stats[0, dim] = count
     w = _BinWriter()
     w.raw("\0B")
-    w.double_matrix(stats)
+    w.matrix(stats, token="DM", dtype="<f8")
     return w.b.getvalue()
