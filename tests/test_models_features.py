@@ -78,3 +78,10 @@ def test_perturb_is_deterministic_per_seed_and_keeps_the_shape() -> None:
     assert a.shape == feats.shape and a.dtype == np.float32
     assert np.array_equal(a, b) and not np.allclose(a, c)
     assert np.array_equal(perturb(np.random.default_rng(5), feats, SpecAugConfig(prob=0.0)), feats)
+
+
+def test_mel_domain_noise_grows_as_the_snr_falls() -> None:
+    from models.build.specaug import add_noise
+    logmel = mfcc((np.random.default_rng(2).standard_normal(16000) * 3000).astype(np.float32)) @ MFCC_TO_MEL
+    levels = [add_noise(np.random.default_rng(4), logmel, snr).mean() for snr in (30.0, 10.0, 0.0)]
+    assert logmel.mean() < levels[0] < levels[1] < levels[2]

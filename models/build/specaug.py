@@ -77,9 +77,9 @@ def perturb(rng: np.random.Generator, mfcc: np.ndarray, cfg: SpecAugConfig = Spe
     pos = np.arange(n) / (n - 1)
     amps = rng.normal(0.0, cfg.eq_db, cfg.eq_terms) * np.log(10.0) / 10.0     # dB -> natural log of power
     logmel = logmel + sum(a * np.cos(np.pi * (k + 1) * pos) for k, a in enumerate(amps))
-    if rng.random() < cfg.noise_prob:
+    if cfg.noise_prob > 0 and rng.random() < cfg.noise_prob:       # no draw when off: same stream as before
         logmel = add_noise(rng, logmel, float(rng.uniform(*cfg.snr_db)))
-    if rng.random() < cfg.band_prob:
+    if cfg.band_prob > 0 and rng.random() < cfg.band_prob:
         low, high = rng.uniform(150.0, 400.0), rng.uniform(3200.0, 4200.0)
         stop = (_CENTRES < low) | (_CENTRES > high)
         logmel[:, stop] += np.log(10 ** (-rng.uniform(3.0, 5.0)))
