@@ -84,3 +84,25 @@ def test_tiny_model_never_mixes_phrases_and_unknown_speech(tiny_model: Path) -> 
         for t, x in zip(texts, synth_many(voice, texts)):
             heard = recognize(model, eval_condition(np.random.default_rng(3), x, snr_db=None)).split()
             assert "[unk]" not in heard or set(heard) == {"[unk]"}, f"{voice.label} {t!r} -> {heard}"
+
+
+def test_retune_reuses_the_trained_network_and_rewrites_a_true_manifest(tiny_model: Path, tmp_path: Path) -> None:
+    import shutil
+    out = tmp_path / "model"
+    shutil.copytree(tiny_model, out)
+    shutil.copytree(tiny_model.parent / (tiny_model.name + ".work"), tmp_path / "model.work")
+    r = subprocess.run([sys.executable, "-m", "models.build", "--tiny", "--seed", "5", "--retune", "--out", str(out)],
+                       cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "no synthesis, no training" in r.stderr
+    manifest = load_manifest(out)
+    assert manifest["retuned"] is True
+    assert manifest["training_data"] == load_manifest(tiny_model)["training_data"]
+    assert verify_manifest(out).ok
+
+
+def test_retune_without_an_earlier_build_says_what_to_do(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "models.build", "--tiny", "--retune", "--out", str(tmp_path / "m")],
+                       cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0
+    assert "no earlier build to re-tune" in r.stderr and "without --retune" in r.stderr
