@@ -87,6 +87,7 @@ class Vocabulary:
         data = yaml.safe_load(path.read_text())
         phrases: dict[str, str] = {}
         for intent, spec in data["intents"].items():
+            intent = {True: "yes", False: "no"}.get(intent, intent)   # YAML 1.1 reads bare yes:/no: as booleans
             for phrase in spec.get("spoken", []):
                 phrases[phrase] = intent
         for phrase in data.get("corrections", {}).get("spoken", []):
