@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="folder written by `python -m bench.human_speech` (has manifest.json)")
     ap.add_argument("--model", type=Path, default=REPO / "models" / "answer-model", help="Vosk model directory")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "human_accuracy.json")
+    ap.add_argument("--exclude-speakers", nargs="*", default=[], metavar="PREFIX",
+                    help="leave out speakers whose id starts with PREFIX (those a build tuned on: "
+                         "`python -m models.build --human-dev` uses hedgewars-)")
     args = ap.parse_args(argv)
 
     manifest_path = args.speech / "manifest.json"
@@ -51,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
 
     vosk.SetLogLevel(-1)
     model = vosk.Model(str(args.model))
-    clips = json.loads(manifest_path.read_text())["clips"]
+    clips = [c for c in json.loads(manifest_path.read_text())["clips"]
+             if not str(c.get("speaker", "")).startswith(tuple(args.exclude_speakers))]
 
     per_phrase: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     per_source: dict[str, list[int]] = defaultdict(lambda: [0, 0])

@@ -106,3 +106,28 @@ def test_retune_without_an_earlier_build_says_what_to_do(tmp_path: Path) -> None
                        cwd=REPO, capture_output=True, text=True, timeout=300)
     assert r.returncode != 0
     assert "no earlier build to re-tune" in r.stderr and "without --retune" in r.stderr
+
+
+def test_human_dev_clips_are_dev_speakers_oov_only(tmp_path: Path) -> None:
+    """--human-dev tunes on real people's OOV clips of the dev speakers only, never on a clip that
+    holds a vocabulary phrase, and says how to get the folder when it is missing."""
+    import wave
+    from models.build.__main__ import HUMAN_UNK, human_dev_audio
+    from models.build.corpus import load_vocabulary
+    clips = []
+    for i, (speaker, transcript) in enumerate([("hedgewars-Pirate", "fire in the hole"),
+                                               ("hedgewars-Pirate", "yes sir"),
+                                               ("asterisk-allison", "goodbye for now")]):
+        path = tmp_path / f"{i}.wav"
+        with wave.open(str(path), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(8000)
+            w.writeframes((np.sin(np.arange(4000) / 5.0) * 3000).astype("<i2").tobytes())
+        clips.append({"path": path.name, "transcript": transcript, "speaker": speaker})
+    (tmp_path / "manifest.json").write_text(json.dumps({"clips": clips}))
+    got = human_dev_audio(tmp_path, load_vocabulary())
+    assert len(got) == 1 and got[0][1] == HUMAN_UNK
+    assert abs(len(got[0][0]) - 8000) <= 2          # 0.5 s resampled from 8 kHz to 16 kHz
+    with pytest.raises(SystemExit, match="bench.human_speech"):
+        human_dev_audio(tmp_path / "missing", load_vocabulary())

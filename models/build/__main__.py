@@ -139,13 +139,42 @@ def decode_set(model_dir: Path, utts: list[tuple[np.ndarray, str]], pool=None) -
     return decode_many(model_dir, [x for x, _ in utts], pool=pool)
 
 
+HUMAN_UNK = "[unk:human]"     # reference of a real person's out-of-vocabulary clip in the dev set
+
+
 def score(hyps: list[str], refs: list[str]) -> tuple[float, float]:
-    """(in-vocabulary phrase accuracy, out-of-vocabulary rejection)."""
-    inv = [(h, r) for h, r in zip(hyps, refs) if r != "[unk]"]
-    oov = [h for h, r in zip(hyps, refs) if r == "[unk]"]
+    """(in-vocabulary phrase accuracy, out-of-vocabulary rejection). With human OOV clips in the
+    set, rejection is the mean of the synthetic and the human rejection rates (equal weight)."""
+    inv = [(h, r) for h, r in zip(hyps, refs) if not r.startswith("[unk")]
     acc = float(np.mean([h == r for h, r in inv])) if inv else 1.0
-    rej = float(np.mean([all(w == "[unk]" for w in h.split()) for h in oov])) if oov else 1.0
-    return acc, rej
+    rates = []
+    for tag in ("[unk]", HUMAN_UNK):
+        oov = [h for h, r in zip(hyps, refs) if r == tag]
+        if oov:
+            rates.append(float(np.mean([all(w == "[unk]" for w in h.split()) for h in oov])))
+    return acc, float(np.mean(rates)) if rates else 1.0
+
+
+# Speakers of `python -m bench.human_speech` whose out-of-vocabulary clips may tune the build
+# (`--human-dev`); `python -m bench.human_accuracy --exclude-speakers hedgewars-` tests on the others.
+HUMAN_DEV_SPEAKERS = ("hedgewars-",)
+
+
+def human_dev_audio(root: Path, vocab: Vocabulary) -> list[tuple[np.ndarray, str]]:
+    """Real people's out-of-vocabulary clips (dev speakers only, no vocabulary phrase inside)."""
+    from models.build.tts import read_wav
+    manifest = root / "manifest.json"
+    if not manifest.exists():
+        raise SystemExit(f"{manifest} not found: run `python -m bench.human_speech --out {root}` first")
+    phrases = vocab.all_phrases()
+    out = []
+    for clip in json.loads(manifest.read_text())["clips"]:
+        padded = f" {clip['transcript']} "
+        if str(clip.get("speaker", "")).startswith(HUMAN_DEV_SPEAKERS) and not any(f" {p} " in padded for p in phrases):
+            out.append((read_wav(root / clip["path"]), HUMAN_UNK))
+    if not out:
+        raise SystemExit(f"{root}: no out-of-vocabulary clips of speakers {HUMAN_DEV_SPEAKERS}")
+    return out
 
 
 def dev_audio(vocab: Vocabulary, seed: int, n: int, negatives: list[str],
@@ -312,7 +341,7 @@ def load_trained(work: Path, num_units: int, recipe: Recipe) -> Trained:
                    training_data=json.loads((work / "training_data.json").read_text()))
 
 
-def build(out: Path, seed: int, tiny: bool, retune: bool = False) -> dict:
+def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Path | None = None) -> dict:
     t_start = time.time()
     recipe = TINY if tiny else FULL
     rng = random.Random(seed)
@@ -339,6 +368,10 @@ def build(out: Path, seed: int, tiny: bool, retune: bool = False) -> dict:
         trained = train(recipe, seed, jobs, lex, pdf, phones, work)
     layers, raw_priors, cmvn = trained.layers, trained.raw_priors, trained.cmvn
     dev = dev_audio(vocab, seed, recipe.dev_utterances, negatives, recipe.plan)
+    human = human_dev_audio(human_dev, vocab) if human_dev else []
+    if human:
+        log(f"development set: {len(dev)} synthetic utterances + {len(human)} human OOV clips from {human_dev}")
+    dev += human
     tmp = out.parent / (out.name + ".tuning")
     shutil.rmtree(tmp, ignore_errors=True)
     grid = [(ps, GraphCosts(phrase_cost=1.0, unk_cost=u, unk_phone_cost=c, unk_with_phrases=False))
@@ -376,7 +409,8 @@ def build(out: Path, seed: int, tiny: bool, retune: bool = False) -> dict:
         "network": {"hidden": recipe.train.hidden, "epochs": list(recipe.epochs),
                     "parameters": int(sum(layer.weight.size + layer.bias.size for layer in layers))},
         "dev": {"accuracy": best_dev["dev_accuracy"], "oov_rejection": best_dev["dev_oov_rejection"],
-                "tuning": tuning, "utterances": len(dev)},
+                "tuning": tuning, "utterances": len(dev),
+                "human_oov_clips": len(human), "human_speakers": list(HUMAN_DEV_SPEAKERS) if human else []},
         "accuracy": None,
         "build_seconds": round(time.time() - t_start, 1),
         "retuned": retune,                 # True: network from an earlier build (--retune), new tuning
@@ -394,8 +428,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tiny", action="store_true", help="a few words, small data: a quick check of the recipe")
     ap.add_argument("--retune", action="store_true",
                     help="keep the network of the last build into OUT (OUT.work/) and redo only the tuning and graphs")
+    ap.add_argument("--human-dev", type=Path, metavar="DIR",
+                    help="also tune on real people's out-of-vocabulary clips from a `python -m bench.human_speech` "
+                         f"folder (speakers {', '.join(HUMAN_DEV_SPEAKERS)} only; test on the others)")
     args = ap.parse_args(argv)
-    build(args.out, args.seed, args.tiny, args.retune)
+    build(args.out, args.seed, args.tiny, args.retune, args.human_dev)
     return 0
 
 

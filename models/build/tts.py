@@ -108,6 +108,11 @@ def _read_wav(path: Path) -> np.ndarray:
     return to_16k(x, rate)
 
 
+def read_wav(path: Path) -> np.ndarray:
+    """A 16-bit WAV file as float32 mono 16 kHz on the int16 scale."""
+    return _read_wav(path)
+
+
 def to_16k(x: np.ndarray, rate: int) -> np.ndarray:
     if rate == RATE:
         return x.astype(np.float32)
