@@ -24,7 +24,8 @@ from models.answer_model import MODEL_DIR, MANIFEST, load_manifest
 from models.build.augment import eval_condition
 from models.build.corpus import cmu_words, load_vocabulary
 from models.build.decode import decode_many
-from models.build.tts import ESPEAK_VARIANTS_HELDOUT, ESPEAK_VOICES_HELDOUT, FLITE_VOICES, Voice, synth_many
+from models.build.tts import (ESPEAK_VARIANTS_HELDOUT, ESPEAK_VOICES_HELDOUT, FLITE_VOICES, Voice, read_wav,
+                              synth_many)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONDITIONS: list[float | None] = [None, 20.0, 10.0, 5.0]
@@ -153,7 +154,6 @@ def run_human(model: Path, root: Path, max_oov: int = 400) -> dict:
     """Real human recordings gathered by `python -m bench.human_speech` (manifest.json in `root`):
     clips whose transcript is exactly a spoken phrase measure accuracy; clips holding no vocabulary
     phrase measure rejection."""
-    import wave
     m = json.loads((root / "manifest.json").read_text())
     vocab = load_vocabulary()
     phrases = set(vocab.all_phrases())
@@ -163,8 +163,7 @@ def run_human(model: Path, root: Path, max_oov: int = 400) -> dict:
     rng = np.random.default_rng(11)
 
     def load(c: dict) -> np.ndarray:
-        with wave.open(str(root / c["path"]), "rb") as w:
-            x = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32)
+        x = read_wav(root / c["path"])
         return x + rng.normal(0, 3.0, len(x)).astype(np.float32)
 
     hyps = decode_many(model, [load(c) for c in inv + oov])

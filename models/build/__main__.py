@@ -1,6 +1,6 @@
 """python -m models.build [--out DIR] [--seed N] [--tiny]: build the answer model from nothing.
 
-Steps: vocabulary (dialog/vocabulary.yaml) -> texts -> synthetic speech (espeak-ng, festival) with
+Steps: vocabulary (dialog/vocabulary.yaml) -> texts -> synthetic speech (espeak-ng, festival, Piper) with
 augmentation -> MFCC -> flat-start phone alignment -> network training with two Viterbi
 realignments -> export (am/final.mdl) -> graphs per context -> tune the garbage costs on development
 speech through libvosk -> manifest.json. Same seed, same machine -> same model.
@@ -203,6 +203,11 @@ def dev_audio(vocab: Vocabulary, seed: int, n: int, negatives: list[str],
     return out
 
 
+def floored_priors(counts: np.ndarray) -> np.ndarray:
+    """Unit priors from aligned frame counts, floored so a unit that is rarely aligned is not boosted."""
+    return np.maximum(counts / counts.sum(), 2e-3)
+
+
 def scaled_priors(raw: np.ndarray, scale: float) -> np.ndarray:
     """Priors as libvosk should subtract them: floored, raised to `scale` (< 1 softens the boost that
     dividing by a small prior gives rare phones), renormalised."""
@@ -273,6 +278,8 @@ def train(recipe: Recipe, seed: int, jobs, lex: Lexicon, pdf: dict[str, int], ph
     torch.manual_seed(seed)
     model = make_model(NUM_CEPS, len(phones), recipe.train.hidden, recipe.train.dropout)
     set_input_norm(model, feats)
+    cfg = recipe.specaug      # each batch perturbed afresh, then normalised as libvosk does
+    transform = None if cfg is None else (lambda f, r: online_cmn(perturb(r, f, cfg), cmvn.mean))
     for stage, epochs in enumerate(recipe.epochs):
         if stage > 0:
             lps = log_posteriors(model, feats)
@@ -285,16 +292,10 @@ def train(recipe: Recipe, seed: int, jobs, lex: Lexicon, pdf: dict[str, int], ph
             labels = new
             log(f"realigned: {changed / sum(len(x) for x in labels):.1%} of frames changed")
         lr0 = recipe.train.lr if stage < len(recipe.epochs) - 1 else recipe.train.lr * 0.75
-        if recipe.specaug is None:
-            train_epochs(model, feats, labels, epochs, recipe.train, np_rng, (lr0, lr0 * 0.1),
-                         desc=f"train stage {stage + 1}/{len(recipe.epochs)}")
-        else:
-            cfg = recipe.specaug
-            train_epochs(model, raw_feats, labels, epochs, recipe.train, np_rng, (lr0, lr0 * 0.1),
-                         desc=f"train stage {stage + 1}/{len(recipe.epochs)}",
-                         transform=lambda f, r: online_cmn(perturb(r, f, cfg), cmvn.mean))
+        train_epochs(model, feats if transform is None else raw_feats, labels, epochs, recipe.train, np_rng,
+                     (lr0, lr0 * 0.1), desc=f"train stage {stage + 1}/{len(recipe.epochs)}", transform=transform)
     counts = np.bincount(np.concatenate(labels), minlength=len(phones)).astype(np.float64)
-    raw_priors = np.maximum(counts / counts.sum(), 2e-3)
+    raw_priors = floored_priors(counts)
     layers = export_layers(model)
     ref = forward_exported(layers, feats[0].astype(np.float32))
     got = log_posteriors(model, [feats[0]])[0]
@@ -336,7 +337,7 @@ def load_trained(work: Path, num_units: int, recipe: Recipe) -> Trained:
     model.eval()
     counts = np.load(work / "phone_counts.npy")
     c = np.load(work / "cmvn.npz")
-    return Trained(layers=export_layers(model), raw_priors=np.maximum(counts / counts.sum(), 2e-3),
+    return Trained(layers=export_layers(model), raw_priors=floored_priors(counts),
                    cmvn=Cmvn(mean=c["mean"], count=float(c["count"])),
                    training_data=json.loads((work / "training_data.json").read_text()))
 

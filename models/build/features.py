@@ -100,11 +100,18 @@ MEL_TO_MFCC = _mel_to_mfcc()
 MFCC_TO_MEL = np.linalg.inv(MEL_TO_MFCC)
 
 
+def hz_to_mel(f: np.ndarray | float) -> np.ndarray:
+    """Kaldi's mel scale."""
+    return 1127.0 * np.log(1.0 + np.asarray(f) / 700.0)
+
+
+def mel_to_hz(m: np.ndarray | float) -> np.ndarray:
+    return 700.0 * (np.exp(np.asarray(m) / 1127.0) - 1.0)
+
+
 def mel_centres_hz() -> np.ndarray:
     """Centre frequency of each mel bin (Kaldi's mel scale, low-freq 20 Hz, high-freq Nyquist - 400)."""
     n = int(MFCC_OPTIONS["num-mel-bins"])
     lo = float(MFCC_OPTIONS["low-freq"])
     hi = float(MFCC_OPTIONS["sample-frequency"]) / 2 + float(MFCC_OPTIONS["high-freq"])
-    mel = lambda f: 1127.0 * np.log(1.0 + f / 700.0)  # noqa: E731
-    pts = np.linspace(mel(lo), mel(hi), n + 2)[1:-1]
-    return 700.0 * (np.exp(pts / 1127.0) - 1.0)
+    return mel_to_hz(np.linspace(hz_to_mel(lo), hz_to_mel(hi), n + 2)[1:-1])

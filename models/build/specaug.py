@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.build.features import MEL_TO_MFCC, MFCC_TO_MEL, mel_centres_hz
+from models.build.features import MEL_TO_MFCC, MFCC_TO_MEL, hz_to_mel, mel_centres_hz, mel_to_hz
 
 
 @dataclass(frozen=True)
@@ -42,22 +42,18 @@ class SpecAugConfig:
     band_prob: float = 0.0
 
 
-def _mel(f: np.ndarray | float) -> np.ndarray:
-    return 1127.0 * np.log(1.0 + np.asarray(f) / 700.0)
-
-
 _CENTRES = mel_centres_hz()
-_CENTRES_MEL = _mel(_CENTRES)
+_CENTRES_MEL = hz_to_mel(_CENTRES)
 _STEP = np.diff(_CENTRES_MEL).mean()
 # each triangular filter spans the neighbouring centres: its width in Hz and in 31.25 Hz FFT bins
-_WIDTH_HZ = 700.0 * (np.exp((_CENTRES_MEL + _STEP) / 1127.0) - np.exp((_CENTRES_MEL - _STEP) / 1127.0))
+_WIDTH_HZ = mel_to_hz(_CENTRES_MEL + _STEP) - mel_to_hz(_CENTRES_MEL - _STEP)
 _FFT_BINS = np.maximum(_WIDTH_HZ / 31.25 / 2.0, 1.0)       # effective bins under a triangle
 
 
 def warp_matrix(alpha: float) -> np.ndarray:
     """(bins, bins) linear-interpolation matrix: warped = log_mel @ W samples the spectrum at f / alpha."""
     n = len(_CENTRES)
-    src = np.interp(_mel(_CENTRES / alpha), _CENTRES_MEL, np.arange(n, dtype=np.float64))
+    src = np.interp(hz_to_mel(_CENTRES / alpha), _CENTRES_MEL, np.arange(n, dtype=np.float64))
     lo = np.clip(np.floor(src).astype(int), 0, n - 1)
     hi = np.clip(lo + 1, 0, n - 1)
     w = src - lo

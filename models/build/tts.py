@@ -96,7 +96,8 @@ def festival_voices() -> list[str]:
     return [v for v in FESTIVAL_VOICES if v in have]
 
 
-def _read_wav(path: Path) -> np.ndarray:
+def read_wav(path: Path) -> np.ndarray:
+    """A 16-bit WAV file as float32 mono 16 kHz on the int16 scale."""
     with wave.open(str(path), "rb") as w:
         rate, n, width, ch = w.getframerate(), w.getnframes(), w.getsampwidth(), w.getnchannels()
         raw = w.readframes(n)
@@ -106,11 +107,6 @@ def _read_wav(path: Path) -> np.ndarray:
     if ch > 1:
         x = x.reshape(-1, ch).mean(axis=1)
     return to_16k(x, rate)
-
-
-def read_wav(path: Path) -> np.ndarray:
-    """A 16-bit WAV file as float32 mono 16 kHz on the int16 scale."""
-    return _read_wav(path)
 
 
 def to_16k(x: np.ndarray, rate: int) -> np.ndarray:
@@ -153,7 +149,7 @@ def synth_many(voice: Voice, texts: list[str]) -> list[np.ndarray]:
         for t, p in zip(texts, paths):
             if not p.exists():
                 raise SynthesisError(f"{voice.label} wrote no audio for {t!r}")
-            out.append(_read_wav(p))
+            out.append(read_wav(p))
         return out
 
 
