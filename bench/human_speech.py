@@ -16,7 +16,14 @@ Sources (see SOURCES): asterisk (CC-BY-SA-3.0, one professional female voice,
 8 kHz telephone band), alsa (GPL-2, "Front Left"...), klettres (GPL-2+, words
 and letters, two speakers), pingus (GPL-2+), saytime (numbers, permissive),
 pocketsphinx (BSD, test utterances incl. LibriVox), hedgewars (GFDL-1.3,
-acted cartoon voices, 145 MB download; labels come from file names).
+acted cartoon voices, 145 MB download; labels come from file names),
+warzone (GPL-2+, Warzone 2100 voice messages, 143 MB download: a computer
+voice saying "No", "Not possible. Try again", "Research completed"..., a
+commander, a transport pilot, three VTOL pilots and the processed Collective
+voice; labels are the developers' comments in base.wz:audio/audio.cfg),
+neverball (GPL-2+, announcer "ready", "set", "go", "game over", "time's up"; labels
+from file names), ktuberling (GPL-2+, KDE potato-guy toy, English object names
+"nose", "hat", "camel"...; labels from file names, 47 MB download).
 Vocabulary phrases inside longer clean prompts ("please try again") are then
 cut out as extra in-vocabulary clips, timed by PocketSphinx forced alignment
 (PyPI pocketsphinx, installed into the cache when missing).
@@ -32,6 +39,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -330,6 +338,129 @@ def hedgewars(cache: Path) -> Iterator[Clip]:
                            f"Data/Sounds/voices/{voice}/{ogg.name}", notes=note)
 
 
+WARZONE_FOLDERS = ("memressp", "extra", "trnsppil", "vtoltalk", "coltive")  # speech, not sfx
+# Files whose audio.cfg comment is not what is said, or that have none.
+WARZONE_LABELS = {
+    "pcv463.ogg": "ten minutes remaining",  # comment "10 Minutes Remaining": digits kept only 0-9
+    "col011a.ogg": "cleanse and destroy",  # comment "Cleanse & Destroy"
+    "pcv409.ogg": "rearming",  # comment "Re-arming"
+    "group.ogg": "group", "reprting.ogg": "reporting", "commnder.ogg": "commander",
+    **{f"{n}.ogg": DIGITS[n] for n in range(1, 10)},  # "0.ogg" left out: "zero" or "oh"?
+}
+WARZONE_SKIP = {
+    "pcv371.ogg",  # "Delivery Point Assigned to": cut short, followed by a number at run time
+    "pcv397.ogg", "pcv398.ogg",  # "LZ 1", "LZ 2": letters or "landing zone"?
+    "pcv382.ogg", "pcv427.ogg", "pcv445.ogg", "lz-clear.ogg", "com030.ogg",  # "... LZ ...": same
+    "t-aprolz.ogg",
+}
+WARZONE_CFG = re.compile(r'^\s*audio\s+"([^"]+)".*?/\*(.*?)\*/', re.M)
+
+
+def warzone_labels(cfg: str) -> dict[str, str]:
+    """File name -> words said, from the comments of Warzone 2100's audio/audio.cfg.
+
+    `audio "pcv431.ogg" oneshot 100 1800 /*No*/` gives "pcv431.ogg" -> "no"; lines
+    without a comment get a label only from WARZONE_LABELS; WARZONE_SKIP is dropped.
+    """
+    labels = {}
+    for name, comment in WARZONE_CFG.findall(cfg):
+        words = normalise(comment)
+        if words:
+            labels[name] = words
+    labels.update(WARZONE_LABELS)
+    for name in WARZONE_SKIP:
+        labels.pop(name, None)
+    return labels
+
+
+def warzone_speaker(name: str) -> str:
+    """Which voice says a Warzone 2100 file: computer, commander, pilots, the Collective."""
+    stem = name.removesuffix(".ogg")
+    if stem.startswith("v-"):
+        return f"warzone-vtol-pilot{stem[-1]}"  # three VTOL pilots: v-*1, v-*2, v-*3
+    if stem.startswith("t-"):
+        return "warzone-transport-pilot"
+    if stem.startswith("col"):
+        return "warzone-collective"
+    if stem.startswith("com") or stem in ("group", "reprting", "commnder") or stem.isdigit():
+        return "warzone-commander"
+    return "warzone-computer"  # pcv* and the few named mission messages
+
+
+def warzone(cache: Path) -> Iterator[Clip]:
+    """Warzone 2100 voice messages: "No", "Not possible. Try again", "Research completed"...
+
+    Labels are the developers' comments in audio/audio.cfg (inside base.wz, a zip).
+    """
+    root = apt_extract("warzone2100-data", cache)
+    pkg = f"warzone2100-data {deb_version(root)}"
+    target = cache / "warzone"
+    with zipfile.ZipFile(root / "usr/share/games/warzone2100/base.wz") as wz:
+        labels = warzone_labels(wz.read("audio/audio.cfg").decode("utf-8", "replace"))
+        members = sorted(m for m in wz.namelist()
+                         if m.startswith("audio/") and m.endswith(".ogg")
+                         and m.split("/")[1] in WARZONE_FOLDERS and m.rsplit("/", 1)[1] in labels)
+        if not (target / ".done").exists():
+            wz.extractall(target, members=members)
+            (target / ".done").write_text(pkg)
+    seen = set()
+    for member in members:
+        name = member.rsplit("/", 1)[1]
+        if name in seen:
+            continue  # a few messages are stored in two folders
+        seen.add(name)
+        speaker = warzone_speaker(name)
+        note = "game voice message, 11 kHz original; label from audio.cfg comment"
+        if speaker == "warzone-collective":
+            note += "; heavily processed (robotic) voice"
+        elif speaker.startswith("warzone-vtol"):
+            note += "; radio-band processed voice"
+        yield Clip(target / member, labels[name], pkg, "GPL-2+ (Warzone 2100 Project, Eidos)",
+                   speaker, f"base.wz:{member}", notes=note)
+
+
+NEVERBALL = {"ready": "ready", "set": "set", "go": "go", "over": "game over", "time": "time's up"}
+
+
+def neverball(cache: Path) -> Iterator[Clip]:
+    """Neverball announcer (English voice only; snd/gd/ is another language)."""
+    root = apt_extract("neverball-common", cache)
+    pkg = f"neverball-common {deb_version(root)}"
+    for stem, words in NEVERBALL.items():
+        ogg = root / f"usr/share/games/neverball/snd/{stem}.ogg"
+        if ogg.exists():
+            yield Clip(ogg, words, pkg, "GPL-2+ (Neverball contributors)", "neverball",
+                       f"/usr/share/games/neverball/snd/{ogg.name}",
+                       notes="game announcer; label from file name")
+
+
+# KTuberling English: the object name is spoken. Theme-prefixed files say the part
+# after the prefix ("pizzeria_onion" -> "onion"); these need respelling or are unclear.
+KTUBERLING_WORDS = {"sphynx": "sphinx", "broccolli": "broccoli", "palmtree": "palm tree",
+                    "fallingstar": "falling star"}
+KTUBERLING_SKIP = {"moonwalker", "sign", "ufo"}  # "moon walker"? "road sign"? "u f o"?
+
+
+def ktuberling_word(stem: str) -> str | None:
+    """Words said in a KTuberling English sound file, from its name (None: not sure)."""
+    word = stem.split("_", 1)[1] if "_" in stem else stem
+    if word in KTUBERLING_SKIP:
+        return None
+    return KTUBERLING_WORDS.get(word, word)
+
+
+def ktuberling(cache: Path) -> Iterator[Clip]:
+    """KTuberling (potato guy) English object names: "nose", "hat", "camel", "rocket"..."""
+    root = apt_extract("ktuberling-data", cache)
+    pkg = f"ktuberling-data {deb_version(root)}"
+    for ogg in sorted((root / "usr/share/ktuberling/sounds/en").glob("*.ogg")):
+        words = ktuberling_word(ogg.stem)
+        if words:
+            yield Clip(ogg, words, pkg, "GPL-2+ (KDE)", "ktuberling-en",
+                       f"/usr/share/ktuberling/sounds/en/{ogg.name}",
+                       notes="label from file name")
+
+
 SOURCES: dict[str, Callable[[Path], Iterable[Clip]]] = {
     "asterisk": asterisk,
     "alsa": alsa,
@@ -338,12 +469,15 @@ SOURCES: dict[str, Callable[[Path], Iterable[Clip]]] = {
     "saytime": saytime,
     "pocketsphinx": pocketsphinx,
     "hedgewars": hedgewars,
+    "warzone": warzone,
+    "neverball": neverball,
+    "ktuberling": ktuberling,
 }
 
 
 # --- word cuts by forced alignment -------------------------------------------
 
-ALIGNABLE = ("asterisk", "alsa", "pocketsphinx")  # clean read speech; game voices are not
+ALIGNABLE = ("asterisk", "alsa", "pocketsphinx", "warzone")  # clean read speech; most game voices are not
 PAD_S = 0.04  # keep a little context so onsets and releases are not clipped
 
 
