@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.answer_model import MODEL_DIR, MANIFEST, load_manifest
+from models.answer_model import MODEL_DIR, MANIFEST, load_manifest, trained_speakers
 from models.build.augment import eval_condition
 from models.build.corpus import cmu_words, load_vocabulary
 from models.build.decode import decode_many
@@ -157,8 +157,10 @@ def run_human(model: Path, root: Path, max_oov: int = 400) -> dict:
     m = json.loads((root / "manifest.json").read_text())
     vocab = load_vocabulary()
     phrases = set(vocab.all_phrases())
-    inv = [c for c in m["clips"] if c["transcript"] in phrases]
-    oov = [c for c in m["clips"] if not c.get("in_vocabulary") and not c.get("contains_phrases")]
+    trained = set(trained_speakers(model))          # held out means held out: never a training speaker
+    clips = [c for c in m["clips"] if c.get("speaker") not in trained]
+    inv = [c for c in clips if c["transcript"] in phrases]
+    oov = [c for c in clips if not c.get("in_vocabulary") and not c.get("contains_phrases")]
     oov = random.Random(3).sample(oov, min(max_oov, len(oov)))
     rng = np.random.default_rng(11)
 
@@ -174,7 +176,7 @@ def run_human(model: Path, root: Path, max_oov: int = 400) -> dict:
     for c, h in zip(inv, inv_h):
         by_source[c["speaker"]].append(h == c["transcript"])
     return {
-        "clips_in_vocabulary": len(inv), "clips_oov": len(oov),
+        "clips_in_vocabulary": len(inv), "clips_oov": len(oov), "excluded_speakers": sorted(trained),
         "accuracy": float(np.mean([h == c["transcript"] for c, h in zip(inv, inv_h)])) if inv else None,
         "oov_rejection": float(np.mean([all(w == "[unk]" for w in h.split()) for h in oov_h])) if oov else None,
         "intent_accuracy": float(np.mean([interpret(h).intent == phrase_intent.get(c["transcript"])

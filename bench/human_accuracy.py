@@ -54,8 +54,14 @@ def main(argv: list[str] | None = None) -> int:
 
     vosk.SetLogLevel(-1)
     model = vosk.Model(str(args.model))
+    from models.answer_model import trained_speakers  # noqa: PLC0415
+
+    trained = trained_speakers(args.model)
+    if trained:
+        print(f"leaving out speakers the model was trained on: {', '.join(trained)}")
     clips = [c for c in json.loads(manifest_path.read_text())["clips"]
-             if not str(c.get("speaker", "")).startswith(tuple(args.exclude_speakers))]
+             if not str(c.get("speaker", "")).startswith(tuple(args.exclude_speakers))
+             and c.get("speaker") not in trained]
 
     per_phrase: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     per_source: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -96,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"yes<->no swaps:                {swaps}")
     result = {
         "model": str(args.model), "clips": len(clips), "seconds": round(elapsed, 1),
+        "excluded_speakers": sorted(set(args.exclude_speakers) | set(trained)),
         "in_vocabulary": {"right": inv_ok, "total": inv_n},
         "oov_rejection": {"rejected": oov[0], "total": oov[1]}, "yes_no_swaps": swaps,
         "per_phrase": {k: {"right": a, "total": b} for k, (a, b) in per_phrase.items()},

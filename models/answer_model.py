@@ -47,6 +47,16 @@ def load_manifest(root: Path = MODEL_DIR) -> dict:
         raise ModelError(f"{path}: not valid JSON ({e})") from e
 
 
+def trained_speakers(root: Path) -> list[str]:
+    """Real speakers whose recordings a model was trained on (`--human-train`): benchmarks must leave
+    them out. Empty for a model without a manifest (an official model) or without recordings."""
+    try:
+        manifest = load_manifest(root)
+    except ModelError:
+        return []
+    return list((manifest.get("training_data") or {}).get("recorded", {}).get("speakers", []))
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

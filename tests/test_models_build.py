@@ -131,3 +131,70 @@ def test_human_dev_clips_are_dev_speakers_oov_only(tmp_path: Path) -> None:
     assert abs(len(got[0][0]) - 8000) <= 2          # 0.5 s resampled from 8 kHz to 16 kHz
     with pytest.raises(SystemExit, match="bench.human_speech"):
         human_dev_audio(tmp_path / "missing", load_vocabulary())
+
+
+def _write_wav(path: Path, x: np.ndarray, rate: int = 16000) -> None:
+    import wave
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(np.clip(x, -32768, 32767).astype("<i2").tobytes())
+
+
+def test_human_train_recordings_are_training_speakers_only_and_become_augmented_features(tmp_path: Path) -> None:
+    """--human-train takes only the training speakers' clips (never a dev or test speaker), keeps the
+    transcript as the clip's words, and augments each recording `copies` times, deterministically."""
+    from models.build.__main__ import HUMAN_TRAIN_SPEAKERS, human_train_recordings
+    from models.build.corpus import load_vocabulary
+    from models.build.data import recorded_jobs, run_job
+    rows = [("asterisk-allison", "no"), ("asterisk-allison", "please try again"),
+            ("asterisk-allison", "the mailbox is full"), ("hedgewars-Pirate", "yes sir"), ("klettres-en", "a")]
+    waves = synth_many(Voice("espeak", "en-us"), [t for _, t in rows])
+    clips = []
+    for i, ((speaker, transcript), x) in enumerate(zip(rows, waves)):
+        _write_wav(tmp_path / f"{i}.wav", x)
+        clips.append({"path": f"{i}.wav", "transcript": transcript, "speaker": speaker})
+    (tmp_path / "manifest.json").write_text(json.dumps({"clips": clips}))
+    recs = human_train_recordings(tmp_path, load_vocabulary())
+    assert all(r.speaker.startswith(HUMAN_TRAIN_SPEAKERS) for r in recs)
+    assert [(r.words, r.kind) for r in recs] == [(("no",), "inv"), (("please", "try", "again"), "mix"),
+                                                  (("the", "mailbox", "is", "full"), "sent")]
+    jobs = recorded_jobs(recs, seed=3, copies=2, first_index=10)
+    utts = run_job(jobs[0])
+    assert [u.words for u in utts] == [["no"], ["no"], ["please", "try", "again"], ["please", "try", "again"],
+                                       ["the", "mailbox", "is", "full"], ["the", "mailbox", "is", "full"]]
+    assert {u.voice for u in utts} == {"recorded:asterisk-allison"}
+    assert all(u.feats.shape[1] == 40 and 0 <= u.bounds[0] < u.bounds[1] <= len(u.feats) for u in utts)
+    assert not np.array_equal(utts[0].feats, utts[1].feats)          # two different conditions
+    again = run_job(recorded_jobs(recs, seed=3, copies=2, first_index=10)[0])
+    assert all(np.array_equal(a.feats, b.feats) for a, b in zip(utts, again))
+    with pytest.raises(SystemExit, match="bench.human_speech"):
+        human_train_recordings(tmp_path / "missing", load_vocabulary())
+
+
+def test_benchmarks_leave_out_the_speakers_a_model_was_trained_on(tmp_path: Path) -> None:
+    """A speaker the manifest lists under training_data.recorded is never scored as held out."""
+    import shutil
+    from bench.accuracy import run_human
+    from models.answer_model import trained_speakers
+    model = tmp_path / "model"
+    shutil.copytree(REPO / "models" / "answer-model", model)
+    manifest = json.loads((model / "manifest.json").read_text())
+    manifest["training_data"]["recorded"] = {"utterances": 8, "speakers": ["asterisk-allison"]}
+    (model / "manifest.json").write_text(json.dumps(manifest))
+    assert trained_speakers(model) == ["asterisk-allison"]
+    assert trained_speakers(tmp_path / "no-model") == []
+    speech = tmp_path / "speech"
+    speech.mkdir()
+    waves = synth_many(Voice("espeak", "en-us"), ["no", "no", "the mailbox is full"])
+    clips = []
+    for i, (speaker, x) in enumerate(zip(["asterisk-allison", "klettres-en", "klettres-en"], waves)):
+        _write_wav(speech / f"{i}.wav", x)
+        clips.append({"path": f"{i}.wav", "transcript": ["no", "no", "the mailbox is full"][i], "speaker": speaker,
+                      "in_vocabulary": i < 2, "contains_phrases": []})
+    (speech / "manifest.json").write_text(json.dumps({"clips": clips}))
+    r = run_human(model, speech)
+    assert r["excluded_speakers"] == ["asterisk-allison"]
+    assert (r["clips_in_vocabulary"], r["clips_oov"]) == (1, 1)
+    assert set(r["accuracy_by_speaker"]) == {"klettres-en"}

@@ -20,7 +20,7 @@ import numpy as np
 
 from models.build import RECIPE_VERSION
 from models.build.corpus import CONTEXTS, Vocabulary, load_vocabulary
-from models.build.data import DataPlan, Utt, make_jobs, negative_pool, run_jobs
+from models.build.data import DataPlan, Recording, Utt, make_jobs, negative_pool, recorded_jobs, run_jobs
 from models.build.graph import GraphCosts, build_hclg
 from models.build.lexicon import SIL, Lexicon, build_lexicon
 from models.build import kaldi_format as kf
@@ -177,6 +177,29 @@ def human_dev_audio(root: Path, vocab: Vocabulary) -> list[tuple[np.ndarray, str
     return out
 
 
+HUMAN_TRAIN_SPEAKERS = ("asterisk-",)
+
+
+def human_train_recordings(root: Path, vocab: Vocabulary) -> list[Recording]:
+    """Real recordings to train on (training speakers only: never a dev or test speaker), with their
+    transcripts as word lists; kind says whether the clip is a phrase, holds one, or is other speech."""
+    manifest = root / "manifest.json"
+    if not manifest.exists():
+        raise SystemExit(f"{manifest} not found: run `python -m bench.human_speech --out {root}` first")
+    phrases = set(vocab.all_phrases())
+    out = []
+    for clip in json.loads(manifest.read_text())["clips"]:
+        if not str(clip.get("speaker", "")).startswith(HUMAN_TRAIN_SPEAKERS):
+            continue
+        words = tuple(clip["transcript"].split())
+        padded = f" {' '.join(words)} "
+        kind = "inv" if " ".join(words) in phrases else "mix" if any(f" {p} " in padded for p in phrases) else "sent"
+        out.append(Recording(path=str(root / clip["path"]), words=words, speaker=clip["speaker"], kind=kind))
+    if not out:
+        raise SystemExit(f"{root}: no clips of training speakers {HUMAN_TRAIN_SPEAKERS}")
+    return out
+
+
 def dev_audio(vocab: Vocabulary, seed: int, n: int, negatives: list[str],
               plan: DataPlan) -> list[tuple[np.ndarray, str]]:
     """Development speech (training voices, new texts and conditions) for tuning graph costs."""
@@ -309,6 +332,8 @@ def train(recipe: Recipe, seed: int, jobs, lex: Lexicon, pdf: dict[str, int], ph
         "kinds": {k: sum(u.kind == k for u in utts) for k in sorted({u.kind for u in utts})},
         "voices": sorted({u.voice.split("+")[0] for u in utts}),
         "voice_settings": len({u.voice for u in utts}),
+        "recorded": {"utterances": sum(u.voice.startswith("recorded") for u in utts),
+                     "speakers": sorted({u.voice.split(":", 1)[-1] for u in utts if u.voice.startswith("recorded")})},
         "augmentation": asdict(recipe.plan) | {"augment": "speed 0.88-1.12, reverb, phone/mic colouring, "
                                                 "level, white/pink/brown/babble/hum noise; per batch: "
                                                 "vocal-tract warp, random EQ, frequency masks"},
@@ -342,7 +367,8 @@ def load_trained(work: Path, num_units: int, recipe: Recipe) -> Trained:
                    training_data=json.loads((work / "training_data.json").read_text()))
 
 
-def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Path | None = None) -> dict:
+def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Path | None = None,
+          human_train: Path | None = None) -> dict:
     t_start = time.time()
     recipe = TINY if tiny else FULL
     rng = random.Random(seed)
@@ -351,11 +377,18 @@ def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Pat
     log(f"vocabulary: {len(vocab.words())} words, {len(vocab.all_phrases())} phrases")
     negatives = negative_pool(vocab, rng, n_cmu=600 if tiny else 3000)
     jobs = make_jobs(vocab, seed, recipe.plan, negatives)
-    words_needed = set(vocab.words()) | {w for j in jobs for t in j.texts for w in t} | set(negatives)
+    recordings = human_train_recordings(human_train, vocab) if human_train else []
+    words_needed = (set(vocab.words()) | {w for j in jobs for t in j.texts for w in t} | set(negatives)
+                    | {w for r in recordings for w in r.words})
     lex = build_lexicon(sorted(words_needed), required=vocab.words())
     negatives = [w for w in negatives if w in lex.prons]
     for j in jobs:   # drop the few words festival cannot pronounce
         j.texts = [[w for w in t if w in lex.prons] or [negatives[0]] for t in j.texts]
+    if recordings:   # a recording is kept whole or not at all: its words must all have phones
+        recordings = [r for r in recordings if all(w in lex.prons for w in r.words)]
+        jobs += recorded_jobs(recordings, seed, max(1, recipe.plan.recorded_copies), len(jobs))
+        log(f"training recordings: {len(recordings)} clips of {HUMAN_TRAIN_SPEAKERS} from {human_train}, "
+            f"{max(1, recipe.plan.recorded_copies)} copies each")
     lex, garbage = units_lexicon(lex, set(vocab.words()), recipe.word_units)
     phones = lex.phones
     phone_ids = {p: i + 1 for i, p in enumerate(phones)}
@@ -432,8 +465,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--human-dev", type=Path, metavar="DIR",
                     help="also tune on real people's out-of-vocabulary clips from a `python -m bench.human_speech` "
                          f"folder (speakers {', '.join(HUMAN_DEV_SPEAKERS)} only; test on the others)")
+    ap.add_argument("--human-train", type=Path, metavar="DIR",
+                    help="also train on real recordings from a `python -m bench.human_speech` folder (speakers "
+                         f"{', '.join(HUMAN_TRAIN_SPEAKERS)} only; never a dev or test speaker)")
     args = ap.parse_args(argv)
-    build(args.out, args.seed, args.tiny, args.retune, args.human_dev)
+    build(args.out, args.seed, args.tiny, args.retune, args.human_dev, args.human_train)
     return 0
 
 

@@ -15,7 +15,7 @@ from models.build.augment import AugmentConfig, augment
 from models.build.corpus import Vocabulary, cmu_words, seed_article_words, sentences
 from models.build.features import mfcc
 from models.build.tts import (ESPEAK_VARIANTS_TRAIN, ESPEAK_VOICES_TRAIN, Voice, available_engines,
-                              festival_voices, piper_voices, synth_many)
+                              festival_voices, piper_voices, read_wav, synth_many)
 
 
 @dataclass
@@ -36,6 +36,17 @@ class Job:
     kinds: list[str]
     copies: int = 1
     augment_cfg: AugmentConfig = field(default_factory=AugmentConfig)
+    wavs: list[str] | None = None   # recorded speech (one file per text) instead of synthesis
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A real person's recording with its words (from a `bench.human_speech` folder)."""
+
+    path: str
+    words: tuple[str, ...]
+    speaker: str
+    kind: str                    # inv | mix | sent
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,7 @@ class DataPlan:
     texts_per_job: int = 24
     festival_share: float = 0.35
     piper_share: float = 0.0      # neural voice(s): the most human-like training speakers we have
+    recorded_copies: int = 0      # augmented copies of each real recording (--human-train), 0 = none
     kinds: tuple[tuple[str, float], ...] = (("inv", 0.5), ("mix", 0.1), ("oov", 0.2), ("sent", 0.2))
 
 
@@ -106,8 +118,24 @@ def make_jobs(vocab: Vocabulary, seed: int, plan: DataPlan, negatives: list[str]
     return jobs
 
 
+def recorded_jobs(recordings: list[Recording], seed: int, copies: int, first_index: int,
+                  per_job: int = 24) -> list[Job]:
+    """Jobs that augment recordings instead of synthesising: `copies` conditions of each clip."""
+    jobs = []
+    for k in range(0, len(recordings), per_job):
+        chunk = recordings[k:k + per_job]
+        jobs.append(Job(index=first_index + len(jobs), seed=seed, voice=Voice("recorded", chunk[0].speaker),
+                        texts=[list(r.words) for r in chunk], kinds=[r.kind for r in chunk], copies=copies,
+                        wavs=[r.path for r in chunk]))
+    return jobs
+
+
 def run_job(job: Job) -> list[Utt]:
-    waves = synth_many(job.voice, [" ".join(t) for t in job.texts])
+    if job.wavs is not None:
+        from pathlib import Path
+        waves = [read_wav(Path(p)) for p in job.wavs]
+    else:
+        waves = synth_many(job.voice, [" ".join(t) for t in job.texts])
     out = []
     for i, (x, words, kind) in enumerate(zip(waves, job.texts, job.kinds)):
         for c in range(job.copies):
