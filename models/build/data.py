@@ -58,7 +58,7 @@ class DataPlan:
     texts_per_job: int = 24
     festival_share: float = 0.35
     piper_share: float = 0.0      # neural voice(s): the most human-like training speakers we have
-    recorded_copies: int = 0      # augmented copies of each real recording (--human-train), 0 = none
+    recorded_copies: int = 8      # augmented copies of each real recording given with --human-train
     kinds: tuple[tuple[str, float], ...] = (("inv", 0.5), ("mix", 0.1), ("oov", 0.2), ("sent", 0.2))
 
 
