@@ -71,6 +71,43 @@ def dialog_interpreter():
     return Interpreter(load_dialog_vocabulary())
 
 
+CONFIRM_BELOW = 0.6   # voice.app's default confidence_threshold: a safety answer below it is read back
+
+
+def _turn_worker(args: tuple[str, list[np.ndarray]]) -> list[tuple[str, float | None]]:
+    """Each utterance as one listening turn of the product: the answer-context graph, the listener's
+    endpointing, and the recogniser's meaning-based confidence (share of the 5-best meaning the same)."""
+    import vosk
+    vosk.SetLogLevel(-1)
+    from dialog.vocabulary import load_vocabulary as load_dialog_vocabulary
+    from voice.app import meaning_of
+    from voice.audio import Clip
+    from voice.listener import listen
+    from voice.modelset import ContextGraphs
+    from voice.recognizer import VoskRecognizer
+    from voice.sources import WavFileSource
+    vocab = load_dialog_vocabulary()
+    rec = VoskRecognizer(ContextGraphs(Path(args[0])), meaning=meaning_of(vocab))
+    phrases = load_vocabulary().all_phrases("answer")
+    out = []
+    for x in args[1]:
+        src = WavFileSource.from_clip(Clip(np.clip(x, -32768, 32767).astype(np.int16), 16000))
+        hyp = listen(src, rec, phrases).hypothesis
+        out.append((hyp.text, hyp.confidence))
+    return out
+
+
+def product_turns(model: Path, audio: list[np.ndarray], workers: int = 2) -> list[tuple[str, float | None]]:
+    from models.build.decode import decoder_pool
+    parts = [audio[i::workers] for i in range(workers)]
+    with decoder_pool(workers) as pool:
+        res = pool.map(_turn_worker, [(str(model), p) for p in parts])
+    out: list[tuple[str, float | None]] = [("", None)] * len(audio)
+    for i, r in enumerate(res):
+        out[i::workers] = r
+    return out
+
+
 def run(model: Path, quick: bool) -> dict:
     vocab = load_vocabulary()
     interpret = dialog_interpreter()
@@ -124,6 +161,23 @@ def run(model: Path, quick: bool) -> dict:
             if hi in ("yes", "no") and hi != ri:
                 yes_no[f"{ri}_as_{hi}"] += 1
                 swaps[(ref, hyp)] += 1
+    # The same yes/no answers as the product hears them on a safety question: a swap heard with
+    # confidence below CONFIRM_BELOW is read back ("You said no, is that right?"), not accepted.
+    yn_items = [(ref, a) for (_, _, ref, a) in items if ref != "[unk]" and phrase_intent[ref] in ("yes", "no")]
+    turns = product_turns(model, [a for _, a in yn_items])
+    product = {"answers": len(yn_items), "accepted_right": 0, "read_back": 0, "swaps_accepted": 0,
+               "swaps_read_back": 0, "not_taken": 0, "swaps": []}
+    for (ref, _), (text, conf) in zip(yn_items, turns):
+        got = interpret(text).intent
+        if got not in ("yes", "no"):      # re-asked, or taken as unsure/repeat/...: never as the other answer
+            product["not_taken"] += 1
+            continue
+        low = conf is not None and conf < CONFIRM_BELOW
+        if got == phrase_intent[ref]:
+            product["read_back" if low else "accepted_right"] += 1
+        else:
+            product["swaps_read_back" if low else "swaps_accepted"] += 1
+            product["swaps"].append({"said": ref, "heard": text, "confidence": conf})
     mean = lambda xs: float(np.mean(xs)) if xs else float("nan")  # noqa: E731
     yn_total = yes_no["yes_total"] + yes_no["no_total"]
     summary = {
@@ -131,6 +185,7 @@ def run(model: Path, quick: bool) -> dict:
         "intent_accuracy": {c: mean(v) for c, v in per_cond_intent.items()},
         "oov_rejection": {c: mean(v) for c, v in rejections.items()},
         "yes_no_confusion": (yes_no["yes_as_no"] + yes_no["no_as_yes"]) / max(1, yn_total),
+        "yes_no_accepted_unconfirmed": product["swaps_accepted"] / max(1, product["answers"]),
     }
     return {
         "model": str(model),
@@ -141,6 +196,7 @@ def run(model: Path, quick: bool) -> dict:
         "decode_seconds": round(t_decode, 1), "real_time_factor": round(t_decode * 2 / audio_s, 4),
         "summary": summary, "goals": GOALS,
         "yes_no": yes_no,
+        "yes_no_as_product_turns": product,
         "oov_taken_as_intent": dict(oov_accepted_as),
         "yes_no_swaps": [{"said": r, "heard": h, "count": n}
                          for (r, h), n in sorted(swaps.items(), key=lambda kv: -kv[1])],
@@ -201,6 +257,11 @@ def print_table(r: dict) -> None:
     rej = ", ".join(f"{c} {100 * v:.1f}%" for c, v in s["oov_rejection"].items())
     print(f"OOV rejection ({len(r['oov_words'])} words): {rej}")
     print(f"yes<->no confusion: {100 * s['yes_no_confusion']:.2f}%  ({r['yes_no']})")
+    p = r["yes_no_as_product_turns"]
+    print(f"as product turns on a safety question (read back below confidence {CONFIRM_BELOW}): "
+          f"{p['swaps_accepted']} of {p['answers']} swaps accepted ({100 * s['yes_no_accepted_unconfirmed']:.2f}%), "
+          f"{p['swaps_read_back']} read back; right answers {p['accepted_right']} accepted, {p['read_back']} read back; "
+          f"{p['not_taken']} re-asked or not taken as yes/no")
     print(f"goals: clean >= 98%, 10 dB >= 95%, OOV rejection >= 95%, yes<->no <= 0.5%; "
           f"decode real-time factor {r['real_time_factor']}")
     h = r.get("human")

@@ -198,3 +198,17 @@ def test_benchmarks_leave_out_the_speakers_a_model_was_trained_on(tmp_path: Path
     assert r["excluded_speakers"] == ["asterisk-allison"]
     assert (r["clips_in_vocabulary"], r["clips_oov"]) == (1, 1)
     assert set(r["accuracy_by_speaker"]) == {"klettres-en"}
+
+
+def test_product_turns_hear_answers_as_the_listening_loop_does() -> None:
+    """bench.accuracy's product turns go through the listener, the answer-context graph and the
+    meaning-based confidence: a clear "yes" and "no" come back as those answers with a confidence."""
+    from bench.accuracy import product_turns
+    from dialog import Interpreter
+    from dialog.vocabulary import load_vocabulary
+    waves = [eval_condition(np.random.default_rng(1), x, None)
+             for x in synth_many(Voice("espeak", "en-us"), ["yes", "no", "repeat"])]
+    turns = product_turns(REPO / "models" / "answer-model", waves)
+    interpret = Interpreter(load_vocabulary())
+    assert [interpret(t).intent for t, _ in turns] == ["yes", "no", "repeat"]
+    assert all(c is not None and 0.0 < c <= 1.0 for _, c in turns)

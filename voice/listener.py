@@ -26,7 +26,7 @@ class ListenConfig:
     no_input_seconds: float = 8.0  # nothing said for this long: "nothing heard"
     max_utterance_seconds: float = 6.0  # cut off a long monologue after this much speech
     end_silence: float = 0.3  # quiet after speech that ends an answer
-    speech_margin_db: float = 12.0  # a block this far above the noise floor is speech
+    speech_margin_db: float = 7.0  # a block this far above the noise floor is speech (12 dB lost most answers at 5-10 dB SNR)
     min_speech_blocks: int = 2  # ... for this many blocks in a row
     read_timeout: float = 0.25  # how long one blocking read may wait
     preroll_seconds: float = 0.4  # audio before the speech onset that still goes to the decoder
