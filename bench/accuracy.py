@@ -97,15 +97,8 @@ def _turn_worker(args: tuple[str, list[np.ndarray]]) -> list[tuple[str, float | 
     return out
 
 
-def product_turns(model: Path, audio: list[np.ndarray], workers: int = 2) -> list[tuple[str, float | None]]:
-    from models.build.decode import decoder_pool
-    parts = [audio[i::workers] for i in range(workers)]
-    with decoder_pool(workers) as pool:
-        res = pool.map(_turn_worker, [(str(model), p) for p in parts])
-    out: list[tuple[str, float | None]] = [("", None)] * len(audio)
-    for i, r in enumerate(res):
-        out[i::workers] = r
-    return out
+def product_turns(model: Path, audio: list[np.ndarray]) -> list[tuple[str, float | None]]:
+    return decode_many(model, audio, worker=_turn_worker)
 
 
 def run(model: Path, quick: bool) -> dict:

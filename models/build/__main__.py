@@ -162,18 +162,29 @@ def score(hyps: list[str], refs: list[str]) -> tuple[float, float]:
 HUMAN_DEV_SPEAKERS = ("hedgewars-",)
 
 
-def human_dev_audio(root: Path, vocab: Vocabulary) -> list[tuple[np.ndarray, str]]:
-    """Real people's out-of-vocabulary clips (dev speakers only, no vocabulary phrase inside)."""
-    from models.build.tts import read_wav
+def human_clips(root: Path, speakers: tuple[str, ...]) -> list[dict]:
+    """The manifest entries of a `bench.human_speech` folder whose speaker id starts with `speakers`."""
     manifest = root / "manifest.json"
     if not manifest.exists():
         raise SystemExit(f"{manifest} not found: run `python -m bench.human_speech --out {root}` first")
+    clips = [c for c in json.loads(manifest.read_text())["clips"]
+             if str(c.get("speaker", "")).startswith(speakers)]
+    if not clips:
+        raise SystemExit(f"{root}: no clips of speakers {speakers}")
+    return clips
+
+
+def holds_phrase(text: str, phrases: list[str] | set[str]) -> bool:
+    padded = f" {text} "
+    return any(f" {p} " in padded for p in phrases)
+
+
+def human_dev_audio(root: Path, vocab: Vocabulary) -> list[tuple[np.ndarray, str]]:
+    """Real people's out-of-vocabulary clips (dev speakers only, no vocabulary phrase inside)."""
+    from models.build.tts import read_wav
     phrases = vocab.all_phrases()
-    out = []
-    for clip in json.loads(manifest.read_text())["clips"]:
-        padded = f" {clip['transcript']} "
-        if str(clip.get("speaker", "")).startswith(HUMAN_DEV_SPEAKERS) and not any(f" {p} " in padded for p in phrases):
-            out.append((read_wav(root / clip["path"]), HUMAN_UNK))
+    out = [(read_wav(root / c["path"]), HUMAN_UNK) for c in human_clips(root, HUMAN_DEV_SPEAKERS)
+           if not holds_phrase(c["transcript"], phrases)]
     if not out:
         raise SystemExit(f"{root}: no out-of-vocabulary clips of speakers {HUMAN_DEV_SPEAKERS}")
     return out
@@ -185,20 +196,13 @@ HUMAN_TRAIN_SPEAKERS = ("asterisk-",)
 def human_train_recordings(root: Path, vocab: Vocabulary) -> list[Recording]:
     """Real recordings to train on (training speakers only: never a dev or test speaker), with their
     transcripts as word lists; kind says whether the clip is a phrase, holds one, or is other speech."""
-    manifest = root / "manifest.json"
-    if not manifest.exists():
-        raise SystemExit(f"{manifest} not found: run `python -m bench.human_speech --out {root}` first")
     phrases = set(vocab.all_phrases())
     out = []
-    for clip in json.loads(manifest.read_text())["clips"]:
-        if not str(clip.get("speaker", "")).startswith(HUMAN_TRAIN_SPEAKERS):
-            continue
+    for clip in human_clips(root, HUMAN_TRAIN_SPEAKERS):
         words = tuple(clip["transcript"].split())
-        padded = f" {' '.join(words)} "
-        kind = "inv" if " ".join(words) in phrases else "mix" if any(f" {p} " in padded for p in phrases) else "sent"
+        text = " ".join(words)
+        kind = "inv" if text in phrases else "mix" if holds_phrase(text, phrases) else "sent"
         out.append(Recording(path=str(root / clip["path"]), words=words, speaker=clip["speaker"], kind=kind))
-    if not out:
-        raise SystemExit(f"{root}: no clips of training speakers {HUMAN_TRAIN_SPEAKERS}")
     return out
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from multiprocessing import get_context
+from pathlib import Path
 
 import numpy as np
 
@@ -132,7 +133,6 @@ def recorded_jobs(recordings: list[Recording], seed: int, copies: int, first_ind
 
 def run_job(job: Job) -> list[Utt]:
     if job.wavs is not None:
-        from pathlib import Path
         waves = [read_wav(Path(p)) for p in job.wavs]
     else:
         waves = synth_many(job.voice, [" ".join(t) for t in job.texts])

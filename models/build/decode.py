@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
@@ -23,15 +24,17 @@ def decoder_pool(workers: int = 2):
     return get_context("spawn").Pool(workers)
 
 
-def decode_many(model_dir: Path, audio: list[np.ndarray], workers: int = 2, pool=None) -> list[str]:
-    """Texts libvosk hears in each utterance, decoded in `workers` processes."""
+def decode_many(model_dir: Path, audio: list[np.ndarray], workers: int = 2, pool=None,
+                worker: Callable[[tuple[str, list[np.ndarray]]], list[Any]] = _decode_worker) -> list[Any]:
+    """What libvosk hears in each utterance, decoded in `workers` processes: texts by default, or
+    whatever `worker` (a module-level function of (model_dir, utterances)) returns per utterance."""
     parts = [audio[i::workers] for i in range(workers)]
     if pool is None:
         with decoder_pool(workers) as own:
-            res = own.map(_decode_worker, [(str(model_dir), p) for p in parts])
+            res = own.map(worker, [(str(model_dir), p) for p in parts])
     else:
-        res = pool.map(_decode_worker, [(str(model_dir), p) for p in parts])
-    out: list[str] = [""] * len(audio)
+        res = pool.map(worker, [(str(model_dir), p) for p in parts])
+    out: list[Any] = [None] * len(audio)
     for i, r in enumerate(res):
         out[i::workers] = r
     return out
