@@ -286,7 +286,7 @@ def test_fetch_killed_mid_download_leaves_nothing_installed_and_resumes(server, 
             proc.kill()
             proc.communicate()
     if sig == signal.SIGINT:
-        assert proc.returncode == 130
+        assert proc.returncode == 130, err.decode(errors="replace")
         assert "interrupted, nothing was installed; run the same command again to resume" in err.decode()
     have = part.stat().st_size
     assert 40_000 <= have < len(archive)
