@@ -164,15 +164,11 @@ def synth_many(voice: Voice, texts: list[str]) -> list[np.ndarray]:
     with tempfile.TemporaryDirectory(prefix="mc-tts-") as tmp:
         d = Path(tmp)
         paths = [d / f"{i}.wav" for i in range(len(texts))]
-        if voice.engine == "espeak":
+        if voice.engine in ("espeak", "mbrola"):     # an MBROLA voice is an espeak-ng voice ("mb-us1")
             v = voice.name + (f"+{voice.variant}" if voice.variant else "")
             wpm = str(int(round(165 * voice.rate)))
             for t, p in zip(texts, paths):
                 _run(["espeak-ng", "-v", v, "-s", wpm, "-p", str(voice.pitch), "-w", str(p), t], voice)
-        elif voice.engine == "mbrola":
-            wpm = str(int(round(165 * voice.rate)))
-            for t, p in zip(texts, paths):
-                _run(["espeak-ng", "-v", voice.name, "-s", wpm, "-p", str(voice.pitch), "-w", str(p), t], voice)
         elif voice.engine == "pico":
             # pico2wave's markup: speed and pitch in percent of the voice's own (100)
             speed, pitch = int(round(100 * voice.rate)), int(round(60 + 0.8 * voice.pitch))
