@@ -270,9 +270,12 @@ def test_fetch_killed_mid_download_leaves_nothing_installed_and_resumes(server, 
     part = models / DOWNLOADS / f"{NAME}.zip.part"
     env = {**os.environ, "MASSAGE_CHECK_CONFIG": str(tmp_path / "config.yaml")}
     repo = Path(__file__).resolve().parent.parent
+    # A shell's background job (`cmd &`) starts with SIGINT ignored, and Python then keeps it ignored:
+    # give the child the default disposition a user's Ctrl-C meets in a terminal.
     proc = subprocess.Popen([sys.executable, "-m", "massage_check.cli", "models", "fetch", NAME,
                              "--url", server.base_url, "--dir", str(models), "--no-progress"],
-                            cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 30
         while not (part.exists() and part.stat().st_size >= 40_000):
