@@ -39,6 +39,16 @@ def test_committed_model_matches_its_manifest() -> None:
     assert {"all", "answer", "start"} <= set(contexts())
 
 
+def test_committed_model_never_trained_on_a_benchmark_voice() -> None:
+    """bench.accuracy's held-out figures mean something only if no held-out speaker was a training one."""
+    from bench.accuracy import heldout_voices
+    trained = set(load_manifest()["training_data"]["voices"])
+    assert any(v.startswith("mbrola:") for v in trained)       # the manifest does name its speakers
+    held_out = {f"{v.engine}:{v.name}" for v in heldout_voices(quick=False)}
+    assert {"mbrola:mb-us3", "flite:rms", "espeak:en-029"} <= held_out
+    assert not held_out & trained
+
+
 def test_a_changed_file_is_reported(tmp_path: Path) -> None:
     copy = tmp_path / "m"
     shutil.copytree(model_path(), copy)
