@@ -141,8 +141,9 @@ def run(model: Path, quick: bool) -> dict:
     for (voice, cond, ref, _), hyp in zip(items, hyps):
         engine = voice.split(":")[0]
         if ref == "[unk]":
-            rejections[cond].append(all(w == "[unk]" for w in hyp.split()))
-            per_engine[engine][f"oov_{cond}"].append(all(w == "[unk]" for w in hyp.split()))
+            rejected = all(w == "[unk]" for w in hyp.split())
+            rejections[cond].append(rejected)
+            per_engine[engine][f"oov_{cond}"].append(rejected)
             it = interpret(hyp).intent
             if it not in ("not_understood", "nothing_heard"):
                 oov_accepted_as[it] += 1
