@@ -60,3 +60,20 @@ def test_steady_noise_alone_is_not_taken_for_speech(turn, kind: str) -> None:
     for level in (30.0, 3000.0):
         u = turn(colored_noise(rng, 16000 * 6, kind) * level)
         assert u.hypothesis.text == "" and u.reason in ("no_input", "exhausted"), (level, u.reason, u.hypothesis.text)
+
+
+def test_a_stream_that_starts_with_digital_silence_still_hears_the_answer(turn) -> None:
+    """A new PulseAudio stream gave 40 ms of exact zeros, then room noise, then the patient's "no":
+    fed as is, the zeros-to-noise step came out as "yeah no" (a re-ask in the kiosk test)."""
+    interpret = Interpreter(load_vocabulary())
+    rng = np.random.default_rng(11)
+    wrong = []
+    for v in (Voice("espeak", "en-gb"), Voice("espeak", "en-us"), Voice("festival", "kal_diphone")):
+        for w, x in zip(["no", "yes"], synth_many(v, ["no", "yes"])):
+            speech = x / np.abs(x).max() * 8000
+            room = rng.normal(0.0, 140.0, 4800 + len(x) + 8000)
+            room[4800:4800 + len(x)] += speech
+            heard = turn(np.concatenate([np.zeros(640), room])).hypothesis.text
+            if interpret(heard).intent != interpret(w).intent:
+                wrong.append((v.label, w, heard))
+    assert not wrong

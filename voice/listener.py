@@ -220,9 +220,26 @@ def listen(
 
 
 def _dither(pcm: bytes) -> bytes:
-    """Digital silence (a muted or virtual device) gives the decoder features it never trained on."""
+    """Digital silence (a muted or virtual device, or the first milliseconds of a new stream) gives
+    the decoder features it never trained on: 40 ms of zeros before a "no" made it "yeah no". A block
+    of (near) silence, and any run of 2 ms or more of exact zeros inside a block, get quiet-room noise
+    (about -70 dBFS); real sound, however quiet, passes unchanged."""
     x = np.frombuffer(pcm, dtype="<i2")
-    if len(x) and int(np.abs(x).max()) <= 1:  # about -70 dBFS of noise, like a quiet room
-        noise = np.random.default_rng(len(x)).normal(0.0, 8.0, len(x))
-        return (x + noise).round().clip(-32768, 32767).astype("<i2").tobytes()
-    return pcm
+    if not len(x):
+        return pcm
+    if int(np.abs(x).max()) <= 1:
+        fill = np.ones(len(x), dtype=bool)
+    else:
+        edges = np.diff(np.concatenate(([0], (x == 0).astype(np.int8), [0])))
+        starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+        fill = np.zeros(len(x), dtype=bool)
+        for s0, s1 in zip(starts, ends):
+            if s1 - s0 >= ZERO_RUN:
+                fill[s0:s1] = True
+        if not fill.any():
+            return pcm
+    noise = np.random.default_rng(len(x)).normal(0.0, 8.0, len(x))
+    return np.where(fill, x + noise, x).round().clip(-32768, 32767).astype("<i2").tobytes()
+
+
+ZERO_RUN = 32   # samples (2 ms at 16 kHz) of exact zeros: a stream gap, not a waveform crossing zero
