@@ -219,6 +219,9 @@ def listen(
             return finish("no_input")
 
 
+ZERO_RUN = 32   # samples (2 ms at 16 kHz) of exact zeros: a stream gap, not a waveform crossing zero
+
+
 def _dither(pcm: bytes) -> bytes:
     """Digital silence (a muted or virtual device, or the first milliseconds of a new stream) gives
     the decoder features it never trained on: 40 ms of zeros before a "no" made it "yeah no". A block
@@ -241,5 +244,3 @@ def _dither(pcm: bytes) -> bytes:
     noise = np.random.default_rng(len(x)).normal(0.0, 8.0, len(x))
     return np.where(fill, x + noise, x).round().clip(-32768, 32767).astype("<i2").tobytes()
 
-
-ZERO_RUN = 32   # samples (2 ms at 16 kHz) of exact zeros: a stream gap, not a waveform crossing zero

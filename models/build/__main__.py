@@ -28,6 +28,7 @@ from models.build.features import NUM_CEPS, mfcc_conf_text, online_cmn
 from models.build.specaug import SpecAugConfig, perturb
 from models.build.nnet import (TrainConfig, export_layers, forward_exported, log_posteriors, make_model,
                                num_outputs, set_input_norm, train_epochs, viterbi_align)
+from voice.recognizer import contains_phrase
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "answer-model"
 
@@ -177,17 +178,12 @@ def human_clips(root: Path, speakers: tuple[str, ...]) -> list[dict]:
     return clips
 
 
-def holds_phrase(text: str, phrases: list[str] | set[str]) -> bool:
-    padded = f" {text} "
-    return any(f" {p} " in padded for p in phrases)
-
-
 def human_dev_audio(root: Path, vocab: Vocabulary) -> list[tuple[np.ndarray, str]]:
     """Real people's out-of-vocabulary clips (dev speakers only, no vocabulary phrase inside)."""
     from models.build.tts import read_wav
     phrases = vocab.all_phrases()
     out = [(read_wav(root / c["path"]), HUMAN_UNK) for c in human_clips(root, HUMAN_DEV_SPEAKERS)
-           if not holds_phrase(c["transcript"], phrases)]
+           if not contains_phrase(c["transcript"], phrases)]
     if not out:
         raise SystemExit(f"{root}: no out-of-vocabulary clips of speakers {HUMAN_DEV_SPEAKERS}")
     return out
@@ -204,7 +200,7 @@ def human_train_recordings(root: Path, vocab: Vocabulary) -> list[Recording]:
     for clip in human_clips(root, HUMAN_TRAIN_SPEAKERS):
         words = tuple(clip["transcript"].split())
         text = " ".join(words)
-        kind = "inv" if text in phrases else "mix" if holds_phrase(text, phrases) else "sent"
+        kind = "inv" if text in phrases else "mix" if contains_phrase(text, phrases) else "sent"
         out.append(Recording(path=str(root / clip["path"]), words=words, speaker=clip["speaker"], kind=kind))
     return out
 
