@@ -2,8 +2,8 @@
 # Installs massage-check on a fresh Debian / Raspberry Pi OS machine into ./.venv.
 #   sh install.sh          runtime: system packages + the product
 #   sh install.sh --dev    also what the tests, benchmarks and model builds need (its training voices
-#                          MBROLA and SVOX Pico come from Debian's contrib/non-free components, which
-#                          it adds to apt's sources if they are missing)
+#                          MBROLA, SVOX Pico and RHVoice come from Debian's contrib/non-free components,
+#                          which it adds to apt's sources if they are missing)
 # Safe to run again: it installs only what is missing.
 set -eu
 cd "$(dirname "$0")"
@@ -24,10 +24,11 @@ APT="python3-venv python3-pip espeak-ng libespeak-ng1 libportaudio2 alsa-utils"
 DEV_APT="sox pulseaudio pulseaudio-utils libasound2-plugins flite chromium chromium-driver festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"
 [ "$DEV" = 1 ] && APT="$APT $DEV_APT"
 # Training voices of `python -m models.build`: MBROLA's recorded-diphone speakers (native and accented
-# English, spoken through espeak-ng; three are held-out test voices) and SVOX Pico; models/build/tts.py.
+# English, spoken through espeak-ng; three are held-out test voices), SVOX Pico and RHVoice (two of its
+# six English voices are held-out test voices only); models/build/tts.py.
 NONFREE_APT="mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1 mbrola-af1 mbrola-nl2 mbrola-fr1 mbrola-fr4
  mbrola-de1 mbrola-de2 mbrola-de3 mbrola-gr2 mbrola-hu1 mbrola-pl1 mbrola-ro1 mbrola-sw1 mbrola-sw2
- libttspico-utils"
+ libttspico-utils rhvoice rhvoice-english"
 [ "$DEV" = 1 ] && APT="$APT $NONFREE_APT"
 
 SUDO=""

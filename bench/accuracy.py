@@ -25,7 +25,7 @@ from models.build.augment import eval_condition
 from models.build.corpus import cmu_words, load_vocabulary
 from models.build.decode import decode_many
 from models.build.tts import (ESPEAK_VARIANTS_HELDOUT, ESPEAK_VOICES_HELDOUT, FLITE_VOICES, MBROLA_VOICES_HELDOUT,
-                              Voice, mbrola_voices, read_wav, synth_many)
+                              RHVOICE_VOICES_HELDOUT, Voice, mbrola_voices, read_wav, rhvoice_voices, synth_many)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONDITIONS: list[float | None] = [None, 20.0, 10.0, 5.0]
@@ -44,7 +44,8 @@ def condition_name(snr: float | None) -> str:
 
 def heldout_voices(quick: bool) -> list[Voice]:
     """Voices no build trains on: flite, espeak-ng accents/variants, and (full run, when installed by
-    `sh install.sh --dev`) three MBROLA speakers; `heldout_voices` in the JSON says which ran."""
+    `sh install.sh --dev`) three MBROLA and two RHVoice speakers; `heldout_voices` in the JSON says
+    which ran."""
     voices = [Voice("flite", v) for v in FLITE_VOICES]
     variants = ESPEAK_VARIANTS_HELDOUT[:2] if quick else ESPEAK_VARIANTS_HELDOUT
     for i, name in enumerate(ESPEAK_VOICES_HELDOUT):
@@ -53,6 +54,7 @@ def heldout_voices(quick: bool) -> list[Voice]:
                 voices.append(Voice("espeak", name, var))
     if not quick:
         voices += [Voice("mbrola", v) for v in mbrola_voices(MBROLA_VOICES_HELDOUT)]
+        voices += [Voice("rhvoice", v) for v in rhvoice_voices(RHVOICE_VOICES_HELDOUT)]
     return voices
 
 
@@ -115,6 +117,7 @@ def run(model: Path, quick: bool) -> dict:
     voices = heldout_voices(quick)
     oov = oov_words(vocab.words(), 10 if quick else 40)
     items: list[tuple[str, str, str, np.ndarray]] = []   # voice, condition, ref, audio
+    spoken: list[str] = []                                # what was said (the OOV word where ref is [unk])
     rng = np.random.default_rng(7)
     t0 = time.time()
     for v in voices:
@@ -124,6 +127,7 @@ def run(model: Path, quick: bool) -> dict:
             for snr in conds:
                 items.append((v.label, condition_name(snr), ref if ref in phrase_intent else "[unk]",
                               eval_condition(rng, x, snr)))
+                spoken.append(ref)
     t_synth = time.time() - t0
     hyps = decode_many(model, [a for *_, a in items])
     t_decode = time.time() - t0 - t_synth
@@ -136,9 +140,10 @@ def run(model: Path, quick: bool) -> dict:
     per_engine: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     rejections: dict[str, list[bool]] = defaultdict(list)
     yes_no = {"yes_as_no": 0, "no_as_yes": 0, "yes_total": 0, "no_total": 0}
-    errors = []
+    errors = []                 # every phrase not recognised exactly
+    oov_accepted = []           # every out-of-vocabulary word taken as something the dialog acts on
     swaps: dict[tuple[str, str], int] = defaultdict(int)     # (said, heard) for every yes<->no confusion
-    for (voice, cond, ref, _), hyp in zip(items, hyps):
+    for (voice, cond, ref, _), said, hyp in zip(items, spoken, hyps):
         engine = voice.split(":")[0]
         if ref == "[unk]":
             rejected = all(w == "[unk]" for w in hyp.split())
@@ -147,6 +152,7 @@ def run(model: Path, quick: bool) -> dict:
             it = interpret(hyp).intent
             if it not in ("not_understood", "nothing_heard"):
                 oov_accepted_as[it] += 1
+                oov_accepted.append({"voice": voice, "condition": cond, "said": said, "hyp": hyp, "intent": it})
             continue
         ok = hyp == ref
         if phrase_intent[ref] != "correction":
@@ -155,7 +161,7 @@ def run(model: Path, quick: bool) -> dict:
         per_phrase[ref][cond].append(ok)
         per_voice[voice].append(ok)
         per_engine[engine][cond].append(ok)
-        if not ok and len(errors) < 200:
+        if not ok:
             errors.append({"voice": voice, "condition": cond, "ref": ref, "hyp": hyp})
         ri, hi = phrase_intent[ref], intent_of(hyp, phrase_intent)
         if ri in ("yes", "no"):
@@ -206,6 +212,7 @@ def run(model: Path, quick: bool) -> dict:
         "per_engine": {e: {c: mean(x) for c, x in d.items()} for e, d in sorted(per_engine.items())},
         "per_phrase": {p: {c: mean(x) for c, x in d.items()} for p, d in sorted(per_phrase.items())},
         "errors": errors,
+        "oov_accepted": oov_accepted,
     }
 
 

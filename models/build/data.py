@@ -17,7 +17,7 @@ from models.build.corpus import Vocabulary, cmu_words, seed_article_words, sente
 from models.build.features import mfcc
 from models.build.tts import (ESPEAK_VARIANTS_TRAIN, ESPEAK_VOICES_TRAIN, PICO_LANGS, Voice, available_engines,
                               festival_voices, mbrola_voices, piper_voices, read_wav, require_engines,
-                              synth_many)
+                              rhvoice_voices, synth_many)
 
 
 @dataclass
@@ -62,6 +62,7 @@ class DataPlan:
     piper_share: float = 0.0      # neural voice(s): the most human-like training speakers we have
     mbrola_share: float = 0.0     # MBROLA diphones of recorded people (native and accented English)
     pico_share: float = 0.0       # SVOX Pico's two English voices
+    rhvoice_share: float = 0.0    # RHVoice's four freely licensed English voices
     recorded_copies: int = 8      # augmented copies of each real recording given with --human-train
     kinds: tuple[tuple[str, float], ...] = (("inv", 0.5), ("mix", 0.1), ("oov", 0.2), ("sent", 0.2))
 
@@ -100,13 +101,14 @@ def make_texts(vocab: Vocabulary, rng: random.Random, n: int, plan: DataPlan,
 
 
 def training_voices(rng: random.Random, plan: DataPlan) -> Voice:
-    """One job's speaker. Piper, MBROLA and Pico shares are fractions of all texts (one draw picks
+    """One job's speaker. Piper, MBROLA, Pico and RHVoice shares are fractions of all texts (one draw picks
     among them); festival takes `festival_share` of the rest and espeak-ng what is left."""
     engines = available_engines()
     piper = piper_voices() if plan.piper_share > 0 and "piper" in engines else []
     mbrola = mbrola_voices() if plan.mbrola_share > 0 else []
     pico = PICO_LANGS if plan.pico_share > 0 and "pico" in engines else []
-    if piper or mbrola or pico:
+    rhvoice = rhvoice_voices() if plan.rhvoice_share > 0 else []
+    if piper or mbrola or pico or rhvoice:
         u = rng.random()
         if piper and u < plan.piper_share:
             return Voice("piper", rng.choice(piper), rate=rng.uniform(0.75, 1.3), seed=rng.randrange(1 << 30))
@@ -116,6 +118,9 @@ def training_voices(rng: random.Random, plan: DataPlan) -> Voice:
         u -= plan.mbrola_share
         if pico and 0 <= u < plan.pico_share:
             return Voice("pico", rng.choice(pico), rate=rng.uniform(0.75, 1.3), pitch=rng.randint(25, 75))
+        u -= plan.pico_share
+        if rhvoice and 0 <= u < plan.rhvoice_share:
+            return Voice("rhvoice", rng.choice(rhvoice), rate=rng.uniform(0.75, 1.3), pitch=rng.randint(25, 75))
     fest = festival_voices() if "festival" in engines else []
     if fest and rng.random() < plan.festival_share:
         return Voice("festival", rng.choice(fest), rate=rng.uniform(0.8, 1.25))
@@ -125,7 +130,7 @@ def training_voices(rng: random.Random, plan: DataPlan) -> Voice:
 
 def make_jobs(vocab: Vocabulary, seed: int, plan: DataPlan, negatives: list[str]) -> list[Job]:
     require_engines({"piper": plan.piper_share, "mbrola": plan.mbrola_share, "pico": plan.pico_share,
-                     "festival": plan.festival_share})
+                     "rhvoice": plan.rhvoice_share, "festival": plan.festival_share})
     rng = random.Random(seed)
     texts = make_texts(vocab, rng, plan.utterances, plan, negatives)
     jobs = []

@@ -1,5 +1,5 @@
 """Speech synthesisers used as training and test speakers: espeak-ng, festival, flite, Piper, MBROLA
-(diphones of recorded people, driven by espeak-ng) and SVOX Pico.
+(diphones of recorded people, driven by espeak-ng), SVOX Pico and RHVoice.
 
 Every function returns float32 mono audio at 16 kHz on the int16 scale (what libvosk is fed).
 Festival runs once per batch of texts (its start-up costs more than a short utterance).
@@ -52,8 +52,15 @@ MBROLA_VOICES_HELDOUT = ["mb-us3", "mb-fr4-en", "mb-pl1-en"]
 MBROLA_DIR = Path("/usr/share/mbrola")
 # SVOX Pico (pico2wave, Debian non-free libttspico-utils): two English voices, speed/pitch via its markup.
 PICO_LANGS = ["en-US", "en-GB"]
+# RHVoice (RHVoice-test, Debian non-free rhvoice + rhvoice-english): statistical parametric voices with
+# their own vocoder, trained on recordings of six people. alan (Scottish), bdl, clb, slt (US, CMU
+# ARCTIC speakers) are LGPL and train; evgeniy-eng and lyubov (English read by Russian speakers) are
+# CC BY-NC-ND, so they are only ever *test* voices of bench.accuracy, never in a shipped model.
+RHVOICE_VOICES_TRAIN = ["alan", "bdl", "clb", "slt"]
+RHVOICE_VOICES_HELDOUT = ["evgeniy-eng", "lyubov"]
+RHVOICE_DIR = Path("/usr/share/RHVoice/voices")
 TRAIN_VOICES_HINT = ("install the training voices with: sh install.sh --dev "
-                     "(Debian's contrib/non-free mbrola-* and libttspico-utils packages)")
+                     "(Debian's contrib/non-free mbrola-*, libttspico-utils, rhvoice and rhvoice-english packages)")
 PIPER_PEAK = 0.9 * 32767        # piper normalises each utterance to peak 1.0; augmentation sets the level
 PIPER_JITTER = 0.2              # per-utterance noise_scale / noise_w spread (+-20%) around the voice's values
 
@@ -62,7 +69,7 @@ PIPER_JITTER = 0.2              # per-utterance noise_scale / noise_w spread (+-
 class Voice:
     """One synthetic speaker setting. `rate` is a relative speaking rate (1.0 = the voice's default)."""
 
-    engine: str          # espeak | festival | flite | piper | mbrola | pico
+    engine: str          # espeak | festival | flite | piper | mbrola | pico | rhvoice
     name: str
     variant: str = ""
     rate: float = 1.0
@@ -86,7 +93,8 @@ class SynthesisError(RuntimeError):
 def available_engines() -> list[str]:
     found = [e for e, exe in (("espeak", "espeak-ng"), ("festival", "festival"), ("flite", "flite"),
                               ("pico", "pico2wave")) if shutil.which(exe)]
-    return found + (["piper"] if piper_voices() else []) + (["mbrola"] if mbrola_voices() else [])
+    return (found + (["piper"] if piper_voices() else []) + (["mbrola"] if mbrola_voices() else [])
+            + (["rhvoice"] if rhvoice_voices() else []))
 
 
 def require_engines(needed: dict[str, float]) -> None:
@@ -96,7 +104,7 @@ def require_engines(needed: dict[str, float]) -> None:
     missing = [e for e, share in needed.items() if share > 0 and e not in have]
     if missing:
         hints = {"piper": f"pip install {PIPER_REQUIREMENT} " + " ".join(r for _, r in PIPER_VOICES.values()),
-                 "mbrola": TRAIN_VOICES_HINT, "pico": TRAIN_VOICES_HINT,
+                 "mbrola": TRAIN_VOICES_HINT, "pico": TRAIN_VOICES_HINT, "rhvoice": TRAIN_VOICES_HINT,
                  "festival": "apt-get install festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"}
         raise SynthesisError("the recipe trains on voices this machine lacks: "
                              + "; ".join(f"{e} ({hints.get(e, 'install it')})" for e in missing))
@@ -113,6 +121,14 @@ def mbrola_voices(names: list[str] | None = None) -> list[str]:
         if (MBROLA_DIR / db / db).is_file():
             out.append(v)
     return out
+
+
+def rhvoice_voices(names: list[str] | None = None) -> list[str]:
+    """Of `names` (default: the training voices), those RHVoice-test can speak here."""
+    if not shutil.which("RHVoice-test"):
+        return []
+    return [v for v in (RHVOICE_VOICES_TRAIN if names is None else names)
+            if (RHVOICE_DIR / v / "voice.info").is_file()]
 
 
 def piper_voices() -> list[str]:
@@ -176,6 +192,12 @@ def synth_many(voice: Voice, texts: list[str]) -> list[np.ndarray]:
                 safe = t.replace("<", " ").replace(">", " ").replace("&", " and ")
                 _run(["pico2wave", "-l", voice.name, "-w", str(p),
                       f'<speed level="{speed}"><pitch level="{pitch}">{safe}</pitch></speed>'], voice)
+        elif voice.engine == "rhvoice":
+            # rate and pitch in percent of the voice's own (100); F0 scales with the pitch percentage
+            rate, pitch = int(round(100 * voice.rate)), int(round(70 + 0.6 * voice.pitch))
+            for t, p in zip(texts, paths):
+                _run(["RHVoice-test", "-p", voice.name, "-r", str(rate), "-t", str(pitch), "-o", str(p)],
+                     voice, stdin=t)
         elif voice.engine == "flite":
             for t, p in zip(texts, paths):
                 _run(["flite", "-voice", voice.name, "--setf", f"duration_stretch={1.0 / voice.rate:.3f}",
@@ -200,8 +222,8 @@ def synth_many(voice: Voice, texts: list[str]) -> list[np.ndarray]:
         return out
 
 
-def _run(cmd: list[str], voice: Voice) -> None:
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+def _run(cmd: list[str], voice: Voice, stdin: str | None = None) -> None:
+    r = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=60, check=False)
     if r.returncode != 0:
         raise SynthesisError(f"{voice.label}: {' '.join(cmd[:3])} failed: {r.stderr.strip()[:200]}")
 
