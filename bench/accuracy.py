@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from models.answer_model import MODEL_DIR, MANIFEST, load_manifest, trained_speakers
+from models.build import kokoro
 from models.build.augment import eval_condition
 from models.build.corpus import cmu_words, load_vocabulary
 from models.build.decode import decode_many
@@ -44,8 +45,8 @@ def condition_name(snr: float | None) -> str:
 
 def heldout_voices(quick: bool) -> list[Voice]:
     """Voices no build trains on: flite, espeak-ng accents/variants, and (full run, when installed by
-    `sh install.sh --dev`) three MBROLA and two RHVoice speakers; `heldout_voices` in the JSON says
-    which ran."""
+    `sh install.sh --dev`) three MBROLA, two RHVoice and four Kokoro speakers; `heldout_voices` in
+    the JSON says which ran."""
     voices = [Voice("flite", v) for v in FLITE_VOICES]
     variants = ESPEAK_VARIANTS_HELDOUT[:2] if quick else ESPEAK_VARIANTS_HELDOUT
     for i, name in enumerate(ESPEAK_VOICES_HELDOUT):
@@ -55,6 +56,7 @@ def heldout_voices(quick: bool) -> list[Voice]:
     if not quick:
         voices += [Voice("mbrola", v) for v in mbrola_voices(MBROLA_VOICES_HELDOUT)]
         voices += [Voice("rhvoice", v) for v in rhvoice_voices(RHVOICE_VOICES_HELDOUT)]
+        voices += [Voice("kokoro", v) for v in kokoro.voices(kokoro.VOICES_HELDOUT)]
     return voices
 
 

@@ -111,14 +111,15 @@ def set_level(x: np.ndarray, peak: float) -> np.ndarray:
     return (x * (peak / m)).astype(np.float32) if m > 0 else x
 
 
-def speech_bounds(x: np.ndarray, floor_db: float = 35.0) -> tuple[int, int]:
+def speech_bounds(x: np.ndarray, floor_db: float = 35.0, sr: int = RATE) -> tuple[int, int]:
     """First and last sample of the 10 ms windows within floor_db of the loudest one."""
-    n = len(x) // 160
+    w = sr // 100
+    n = len(x) // w
     if n == 0:
         return 0, len(x)
-    e = 10 * np.log10(np.mean(x[: n * 160].reshape(n, 160).astype(np.float64) ** 2, axis=1) + 1e-3)
+    e = 10 * np.log10(np.mean(x[: n * w].reshape(n, w).astype(np.float64) ** 2, axis=1) + 1e-3)
     idx = np.nonzero(e > e.max() - floor_db)[0]
-    return int(idx[0] * 160), int((idx[-1] + 1) * 160)
+    return int(idx[0] * w), int((idx[-1] + 1) * w)
 
 
 def augment(rng: np.random.Generator, x: np.ndarray,

