@@ -252,6 +252,8 @@ def run_human(model: Path, root: Path, max_oov: int = 400) -> dict:
         "accuracy_by_speaker": {k: float(np.mean(v)) for k, v in sorted(by_source.items())},
         "errors": [{"ref": c["transcript"], "hyp": h, "speaker": c["speaker"]}
                    for c, h in zip(inv, inv_h) if h != c["transcript"]],
+        "oov_accepted": [{"said": c["transcript"], "hyp": h, "speaker": c["speaker"]}
+                         for c, h in zip(oov, oov_h) if not all(w == "[unk]" for w in h.split())],
     }
 
 

@@ -7,13 +7,19 @@ transition id, staying consumes its self-loop id (Kaldi's "reordered" layout: fo
 Costs are in the same units as the network's log-likelihoods (acoustic scale 1.0):
   phrase_cost   added once per phrase (an insertion penalty),
   unk_cost      added once per garbage segment,
-  unk_phone_cost added per garbage phone.
+  unk_phone_cost added per garbage phone,
+  next_phrase_cost added for every phrase after an utterance's first.
 A higher unk cost makes the model accept more (and reject less); the build tunes both on
 development speech.
 
 With `unk_with_phrases` false an utterance is either phrases or garbage, never both: "yesterday"
 can no longer come out as "yes [unk]" (a vocabulary word found inside a longer unknown word), at
 the price of rejecting a phrase wrapped in unknown words ("well yes I suppose").
+
+`next_phrase_cost` makes a run of phrases dearer than one: unknown speech that the phrase loop can
+cover (a sentence read as "no hello back", a single word as "yes again": most unknown speech that
+was accepted, synthetic and human) must beat the garbage path by that much more, while an answer
+said twice ("no no") can still be heard, or heard once, which means the same.
 """
 from __future__ import annotations
 
@@ -30,6 +36,7 @@ class GraphCosts:
     unk_cost: float = 10.0
     unk_phone_cost: float = 1.0
     unk_with_phrases: bool = True   # may [unk] and phrases share an utterance?
+    next_phrase_cost: float = 0.0   # per phrase after the first (only where phrases loop on their own)
 
 
 def word_symbols(phrases: list[str]) -> list[str]:
@@ -77,7 +84,7 @@ def build_hclg(phrases: list[str], prons: dict[str, tuple[str, ...]], phone_ids:
         fst.set_final(phrase_end, 0.0)
         between = optional_silence(phrase_end)
         fst.set_final(between, 0.0)
-        arc(between, 0, 0, 0.0, phrase_start)
+        arc(between, 0, 0, costs.next_phrase_cost, phrase_start)
     for phrase in phrases:
         cur = phrase_start
         for j, w in enumerate(phrase.split()):
