@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 
-import kaldifst
 import pytest
+import vosk  # noqa: F401  (first: `import vosk` hangs once kaldifst is loaded, docs/architecture.md)
+import kaldifst  # noqa: E402,I001
 
 from models.build.graph import UNK, GraphCosts, build_hclg
 
