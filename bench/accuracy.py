@@ -243,17 +243,18 @@ def run_human(model: Path, root: Path, max_oov: int = 400) -> dict:
     by_source: dict[str, list[bool]] = defaultdict(list)
     for c, h in zip(inv, inv_h):
         by_source[c["speaker"]].append(h == c["transcript"])
+    rejected = [all(w == "[unk]" for w in h.split()) for h in oov_h]
     return {
         "clips_in_vocabulary": len(inv), "clips_oov": len(oov), "excluded_speakers": sorted(trained),
         "accuracy": float(np.mean([h == c["transcript"] for c, h in zip(inv, inv_h)])) if inv else None,
-        "oov_rejection": float(np.mean([all(w == "[unk]" for w in h.split()) for h in oov_h])) if oov else None,
+        "oov_rejection": float(np.mean(rejected)) if oov else None,
         "intent_accuracy": float(np.mean([interpret(h).intent == phrase_intent.get(c["transcript"])
                                           for c, h in zip(inv, inv_h)])) if inv else None,
         "accuracy_by_speaker": {k: float(np.mean(v)) for k, v in sorted(by_source.items())},
         "errors": [{"ref": c["transcript"], "hyp": h, "speaker": c["speaker"]}
                    for c, h in zip(inv, inv_h) if h != c["transcript"]],
         "oov_accepted": [{"said": c["transcript"], "hyp": h, "speaker": c["speaker"]}
-                         for c, h in zip(oov, oov_h) if not all(w == "[unk]" for w in h.split())],
+                         for c, h, r in zip(oov, oov_h, rejected) if not r],
     }
 
 

