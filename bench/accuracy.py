@@ -23,7 +23,8 @@ import numpy as np
 from models.answer_model import MODEL_DIR, MANIFEST, load_manifest, trained_speakers
 from models.build import kokoro
 from models.build.augment import eval_condition
-from models.build.corpus import cmu_words, load_vocabulary
+from models.build.data import BENCH_RANDOM_OOV
+from models.build.corpus import heldout_oov_candidates, load_vocabulary
 from models.build.decode import decode_many
 from models.build.tts import (ESPEAK_VARIANTS_HELDOUT, ESPEAK_VOICES_HELDOUT, FLITE_VOICES, MBROLA_VOICES_HELDOUT,
                               RHVOICE_VOICES_HELDOUT, Voice, mbrola_voices, read_wav, rhvoice_voices, synth_many)
@@ -31,14 +32,6 @@ from models.build.tts import (ESPEAK_VARIANTS_HELDOUT, ESPEAK_VOICES_HELDOUT, FL
 RESULTS = Path(__file__).resolve().parent / "results"
 CONDITIONS: list[float | None] = [None, 20.0, 10.0, 5.0]
 GOALS = {"clean": 0.98, "10dB": 0.95, "oov_rejection": 0.95, "yes_no_confusion_max": 0.005}
-# Hand-picked everyday words a patient might say that are not in the vocabulary (plus random
-# dictionary words below). None sounds like a vocabulary word.
-OOV_WORDS = ["elephant", "umbrella", "tomorrow", "kitchen", "football", "purple", "window", "coffee",
-             "doctor", "shoulder", "weather", "banana", "yesterday", "morning", "garden", "telephone",
-             "seven", "pillow", "music", "holiday", "yellow", "bottle", "sister", "paper", "orange",
-             "basket", "monday", "ticket", "jacket", "lemon"]
-
-
 def condition_name(snr: float | None) -> str:
     return "clean" if snr is None else f"{snr:g}dB"
 
@@ -61,8 +54,10 @@ def heldout_voices(quick: bool) -> list[Voice]:
 
 
 def oov_words(vocab_words: list[str], n_random: int) -> list[str]:
+    """Unknown words to test rejection: everyday words a patient might say (corpus.HELDOUT_OOV_WORDS)
+    and `n_random` dictionary words, none sounding like a vocabulary word; no build trains on them."""
     from models.build.lexicon import festival_lookup
-    cand = sorted(set(OOV_WORDS + cmu_words(random.Random(4242), n_random)) - set(vocab_words))
+    cand = sorted(heldout_oov_candidates(n_random) - set(vocab_words))
     prons = festival_lookup(cand + vocab_words)
     vocab_prons = {prons[w] for w in vocab_words if w in prons}
     return [w for w in cand if w in prons and prons[w] not in vocab_prons]
@@ -117,7 +112,7 @@ def run(model: Path, quick: bool) -> dict:
         phrase_intent[c] = "correction"
     phrases = sorted(phrase_intent)
     voices = heldout_voices(quick)
-    oov = oov_words(vocab.words(), 10 if quick else 40)
+    oov = oov_words(vocab.words(), 10 if quick else BENCH_RANDOM_OOV)
     items: list[tuple[str, str, str, np.ndarray]] = []   # voice, condition, ref, audio
     spoken: list[str] = []                                # what was said (the OOV word where ref is [unk])
     rng = np.random.default_rng(7)

@@ -8,6 +8,7 @@ them apart.
 """
 from __future__ import annotations
 
+import functools
 import random
 import re
 from dataclasses import dataclass, field
@@ -26,11 +27,15 @@ SEED_ARTICLE_CANDIDATES = [REPO.parent / "shared" / "seed" / "medical-massage-ar
 # Contexts: which intents a graph accepts. "answer" is what the patient may say to a question,
 # "start" what starts a session (the idle kiosk listens for nothing else: with "stop" in the same
 # graph, British "start" without its r was heard as "stop"). "all" accepts every phrase.
+# "garbage" holds no phrase, only the [unk] loop: the recogniser scores every answer against it
+# (how far the words beat unknown speech is the answer's confidence; voice.recognizer).
 CONTEXTS: dict[str, tuple[str, ...] | None] = {
     "all": None,
     "answer": ("yes", "no", "unsure", "repeat", "help", "back", "stop", "slower", "faster"),
     "start": ("start",),
+    "garbage": (),
 }
+GARBAGE_CONTEXT = "garbage"
 
 
 class VocabularyError(ValueError):
@@ -110,6 +115,99 @@ def cmu_words(rng: random.Random, n: int) -> list[str]:
             words.append(m.group(1))
     words = sorted(set(words))
     return rng.sample(words, min(n, len(words)))
+
+
+# Everyday words bench.accuracy holds out as unknown speech (plus a seeded dictionary sample, see
+# heldout_oov_words). No training text may use them, so the benchmark's rejection stays honest.
+HELDOUT_OOV_WORDS = ["elephant", "umbrella", "tomorrow", "kitchen", "football", "purple", "window", "coffee",
+                     "doctor", "shoulder", "weather", "banana", "yesterday", "morning", "garden", "telephone",
+                     "seven", "pillow", "music", "holiday", "yellow", "bottle", "sister", "paper", "orange",
+                     "basket", "monday", "ticket", "jacket", "lemon"]
+HELDOUT_OOV_SEED = 4242
+VOWELS = frozenset("aa ae ah ao aw ax axr ay eh el em en er ey ih ix iy ow oy uh uw".split())
+_CMU_ENTRY = re.compile(r'^\("([a-z]+)" \S+ \((.*)\)\)$')
+_CMU_SYLLABLE = re.compile(r"\(\(([a-z ]+)\) (\d)\)")
+
+
+def heldout_oov_candidates(n_random: int) -> set[str]:
+    """Every word bench.accuracy may draw as unknown speech (`n_random` dictionary words at most)."""
+    return set(HELDOUT_OOV_WORDS) | set(cmu_words(random.Random(HELDOUT_OOV_SEED), n_random))
+
+
+@functools.lru_cache(maxsize=1)
+def cmu_prons() -> dict[str, list[list[tuple[str, int]]]]:
+    """Every pronunciation in festival's CMU dictionary: word -> [[(syllable phones, stress), ...], ...]."""
+    prons: dict[str, list[list[tuple[str, int]]]] = {}
+    if not CMU_DICT.exists():
+        return prons
+    for line in CMU_DICT.read_text(errors="ignore").splitlines():
+        m = _CMU_ENTRY.match(line.strip())
+        if m:
+            prons.setdefault(m.group(1), []).append([(s, int(k)) for s, k in _CMU_SYLLABLE.findall(m.group(2))])
+    return prons
+
+
+def _skeleton(pron: tuple[str, ...]) -> tuple[str, ...]:
+    """The pronunciation with every vowel alike: words that differ only in vowels ("yeh" / "yeah",
+    "nah" / "no") may be one word in another accent."""
+    return tuple("V" if p in VOWELS else p for p in pron)
+
+
+def near_rhymes(vocab_words: list[str], rng: random.Random, per_word: int = 30,
+                exclude: set[str] = frozenset()) -> list[str]:
+    """Dictionary words that sound almost like a vocabulary word: the unknown speech a model most
+    easily takes for an answer ("garden" for "pardon", "yesterday" for "yes", "rewrite" for "right").
+
+    A word qualifies when, against some vocabulary word of two or more phones, it (a) differs by one
+    consonant, (b) ends in the vocabulary word's stressed syllable and all that follows ("pillow" /
+    "hello"), or (c) begins with the whole vocabulary word. Homophones of a vocabulary word are never
+    included (no model can tell "know" from "no"), nor words that differ from one only in vowels
+    ("yeh", "nah": another accent's "yeah", "no"), nor words in `exclude`. At most `per_word` per
+    vocabulary word, drawn with `rng`.
+    """
+    dictionary = cmu_prons()
+    flat = {w: {tuple(p for s, _ in syls for p in s.split()) for syls in ps} for w, ps in dictionary.items()}
+    vocab = set(vocab_words)
+    vocab_prons = {p for w in vocab for p in flat.get(w, ())}
+    accents = {_skeleton(p) for p in vocab_prons}
+    by_pron: dict[tuple[str, ...], set[str]] = {}     # candidates by whole pronunciation,
+    by_end: dict[tuple[str, ...], set[str]] = {}      # by every proper ending of 2+ phones,
+    by_start: dict[tuple[str, ...], set[str]] = {}    # by every beginning at most 4 phones short
+    for w, ps in flat.items():
+        if w in vocab or w in exclude or not 2 <= len(w) <= 12 or {_skeleton(p) for p in ps} & accents:
+            continue
+        for q in ps:
+            by_pron.setdefault(q, set()).add(w)
+            for k in range(2, len(q)):
+                by_end.setdefault(q[-k:], set()).add(w)
+            for k in range(max(1, len(q) - 4), len(q)):
+                by_start.setdefault(q[:k], set()).add(w)
+    consonants = sorted({p for ps in flat.values() for q in ps for p in q} - VOWELS)
+    picked: set[str] = set()
+    for word in sorted(vocab):
+        for syls in dictionary.get(word, []):
+            pron = tuple(p for s, _ in syls for p in s.split())
+            if len(pron) < 2:
+                continue
+            stressed = max((i for i, (_, k) in enumerate(syls) if k > 0), default=len(syls) - 1)
+            tail = tuple(p for s, _ in syls[stressed:] for p in s.split())
+            found = set(by_start.get(pron, ())) | (set(by_end.get(tail, ())) if len(tail) >= 2 else set())
+            for variant in _consonant_edits(pron, consonants):
+                found |= by_pron.get(variant, set())
+            found = sorted(found - picked)
+            picked |= set(rng.sample(found, min(per_word, len(found))))
+    return sorted(picked)
+
+
+def _consonant_edits(pron: tuple[str, ...], consonants: list[str]) -> set[tuple[str, ...]]:
+    """Every pronunciation one consonant away: one changed, added or dropped (vowels stay)."""
+    out = set()
+    for i in range(len(pron) + 1):
+        out |= {pron[:i] + (c,) + pron[i:] for c in consonants}
+        if i < len(pron) and pron[i] not in VOWELS:
+            out.add(pron[:i] + pron[i + 1:])
+            out |= {pron[:i] + (c,) + pron[i + 1:] for c in consonants if c != pron[i]}
+    return out
 
 
 def sentences(words: list[str], rng: random.Random, n: int, lo: int = 3, hi: int = 8) -> list[list[str]]:

@@ -14,7 +14,8 @@ import numpy as np
 
 from models.build import kokoro
 from models.build.augment import AugmentConfig, augment
-from models.build.corpus import Vocabulary, cmu_words, seed_article_words, sentences
+from models.build.corpus import (Vocabulary, cmu_words, heldout_oov_candidates, near_rhymes, seed_article_words,
+                                 sentences)
 from models.build.features import mfcc
 from models.build.tts import (ESPEAK_VARIANTS_TRAIN, ESPEAK_VOICES_TRAIN, PICO_LANGS, Voice, available_engines,
                               festival_voices, mbrola_voices, piper_voices, read_wav, require_engines,
@@ -27,7 +28,7 @@ class Utt:
     feats: np.ndarray            # (frames, ceps) float16
     bounds: tuple[int, int]      # speech start/end, in 10 ms frames
     voice: str
-    kind: str                    # inv | oov | mix | sent
+    kind: str                    # inv | oov | near | mix | sent
 
 
 @dataclass
@@ -66,18 +67,36 @@ class DataPlan:
     rhvoice_share: float = 0.0    # RHVoice's four freely licensed English voices
     kokoro_share: float = 0.0     # Kokoro-82M: 24 neural voices, half the time a blend of two
     recorded_copies: int = 8      # augmented copies of each real recording given with --human-train
+    near_per_word: int = 30       # near-rhymes drawn per vocabulary word for "near" texts (corpus.near_rhymes)
+    # text kinds: phrases, phrase + filler, unknown words, near-rhymes of vocabulary words, article runs
     kinds: tuple[tuple[str, float], ...] = (("inv", 0.5), ("mix", 0.1), ("oov", 0.2), ("sent", 0.2))
+
+    def wants_near_rhymes(self) -> bool:
+        return any(k == "near" and w > 0 for k, w in self.kinds)
+
+
+# How many dictionary words bench.accuracy draws as unknown speech; training never uses any of them.
+BENCH_RANDOM_OOV = 40
 
 
 def negative_pool(vocab: Vocabulary, rng: random.Random, n_cmu: int = 3000) -> list[str]:
     """Out-of-vocabulary words for negatives and phone coverage (not vocabulary words)."""
-    inv = set(vocab.words())
+    inv = set(vocab.words()) | heldout_oov_candidates(BENCH_RANDOM_OOV)
     pool = set(seed_article_words()) | {w for p in vocab.unspoken for w in p.split()} | set(cmu_words(rng, n_cmu))
     return sorted(w for w in pool if w not in inv and w.replace("'", "").isalpha())
 
 
+def near_rhyme_pool(vocab: Vocabulary, seed: int, plan: DataPlan) -> list[str]:
+    """Near-rhymes of the vocabulary for "near" texts (none unless the plan has that kind); the
+    benchmark's unknown words are never among them."""
+    if not plan.wants_near_rhymes():
+        return []
+    return near_rhymes(vocab.words(), random.Random(seed + 6151), plan.near_per_word,
+                       exclude=heldout_oov_candidates(BENCH_RANDOM_OOV))
+
+
 def make_texts(vocab: Vocabulary, rng: random.Random, n: int, plan: DataPlan,
-               negatives: list[str]) -> list[tuple[list[str], str]]:
+               negatives: list[str], near: list[str] = ()) -> list[tuple[list[str], str]]:
     phrases = vocab.all_phrases()
     weights = [3.0 if p in ("yes", "no") else 1.0 for p in phrases]
     article = seed_article_words()
@@ -93,7 +112,10 @@ def make_texts(vocab: Vocabulary, rng: random.Random, n: int, plan: DataPlan,
             p = rng.choices(phrases, weights)[0].split()
             f = [rng.choice(fillers)]
             words = f + p if rng.random() < 0.5 else p + f
-        elif kind == "oov" or not article:
+        elif kind == "near" and near:    # one near-rhyme, alone or next to another unknown word
+            words = [rng.choice(near)] + rng.sample(negatives, rng.choice([0, 0, 1]))
+            rng.shuffle(words)
+        elif kind in ("oov", "near") or not article:
             words = rng.sample(negatives, rng.choice([1, 1, 2, 3]))
             kind = "oov"
         else:
@@ -137,12 +159,13 @@ def training_voices(rng: random.Random, plan: DataPlan) -> Voice:
                  rate=rng.uniform(0.75, 1.35), pitch=rng.randint(20, 80))
 
 
-def make_jobs(vocab: Vocabulary, seed: int, plan: DataPlan, negatives: list[str]) -> list[Job]:
+def make_jobs(vocab: Vocabulary, seed: int, plan: DataPlan, negatives: list[str],
+              near: list[str] = ()) -> list[Job]:
     require_engines({"piper": plan.piper_share, "mbrola": plan.mbrola_share, "pico": plan.pico_share,
                      "rhvoice": plan.rhvoice_share, "kokoro": plan.kokoro_share,
                      "festival": plan.festival_share})
     rng = random.Random(seed)
-    texts = make_texts(vocab, rng, plan.utterances, plan, negatives)
+    texts = make_texts(vocab, rng, plan.utterances, plan, negatives, near)
     jobs = []
     for j in range(0, len(texts), plan.texts_per_job):
         chunk = texts[j:j + plan.texts_per_job]
