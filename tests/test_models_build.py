@@ -212,3 +212,37 @@ def test_product_turns_hear_answers_as_the_listening_loop_does() -> None:
     interpret = Interpreter(load_vocabulary())
     assert [interpret(t).intent for t, _ in turns] == ["yes", "no", "repeat"]
     assert all(c is not None and 0.0 < c <= 1.0 for _, c in turns)
+
+
+def test_tiny_build_scores_answers_against_a_garbage_only_graph(tiny_model: Path) -> None:
+    """The build writes a graph holding only the [unk] loop and calibrates the answer confidence
+    on development speech: the product's recogniser hears a clear word with a large margin over
+    unknown speech (and a confidence from the manifest's calibration), unknown speech with none."""
+    import vosk
+    from models.answer_model import model_dir
+    from voice.modelset import ContextGraphs
+    from voice.recognizer import MarginCalibration, VoskRecognizer
+    vosk.SetLogLevel(-1)
+    manifest = load_manifest(tiny_model)
+    conf = manifest["confidence"]
+    assert conf["read_back_share"] == 0.05 and conf["dev_answers"] >= 5
+    cal = MarginCalibration.from_manifest(conf)
+    assert abs(cal.confidence(conf["margin_at_threshold"]) - conf["threshold"]) < 1e-3
+    words = (tiny_model / "graphs" / "garbage" / "words.txt").read_text().split()
+    assert "[unk]" in words and "yes" not in words
+    texts = ["yes", "no", "elephant"]
+    waves = [eval_condition(np.random.default_rng(2), x, None) for x in synth_many(Voice("espeak", "en-us"), texts)]
+    garbage = vosk.Model(str(model_dir("garbage", tiny_model)))
+    assert [recognize(garbage, x) for x in waves] == ["[unk]"] * 3
+    models = ContextGraphs(tiny_model)
+    assert models.calibration == cal
+    rec = VoskRecognizer(models)
+    heard = []
+    for x in waves:
+        rec.begin(["yes", "no", "stop"])
+        rec.accept(np.clip(x, -32768, 32767).astype("<i2").tobytes())
+        heard.append(rec.result())
+    assert [h.text for h in heard[:2]] == ["yes", "no"]
+    assert all(h.margin is not None and h.margin > 5.0 for h in heard[:2]), [h.margin for h in heard]
+    assert all(h.confidence == pytest.approx(min(1.0, cal.confidence(h.margin)), abs=1e-5) for h in heard[:2])
+    assert heard[2].text == "[unk]" and heard[2].margin is not None and abs(heard[2].margin) < 5.0

@@ -78,3 +78,46 @@ def test_hypothesis_confidence_and_phrase_matching():
     assert Hypothesis("").confidence is None
     assert Hypothesis(UNK, (Word(UNK, 1.0, 0.0, 1.0),)).confidence == 0.0  # only unknown speech: no confidence
     assert contains_phrase("um not sure", ["not sure"]) and not contains_phrase("nothing", ["no"])
+
+
+def test_margin_calibration_places_the_threshold_and_is_monotonic():
+    from voice.recognizer import MarginCalibration
+    cal = MarginCalibration.placing(3.0, at=0.6, width=2.0)
+    assert cal.confidence(3.0) == pytest.approx(0.6)
+    assert cal.confidence(cal.half) == pytest.approx(0.5)
+    values = [cal.confidence(m) for m in (-200.0, -5.0, 0.0, 3.0, 10.0, 60.0)]
+    assert values == sorted(values) and values[0] == 0.0 and values[-1] > 0.999
+    assert MarginCalibration.from_manifest({"margin_half": 1.5, "margin_width": 3.0}) == MarginCalibration(1.5, 3.0)
+    assert MarginCalibration.from_manifest(None) is None and MarginCalibration.from_manifest({}) is None
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        MarginCalibration.placing(3.0, at=1.0)
+
+
+def test_built_in_model_scores_each_turn_afresh_against_unknown_speech():
+    """Every turn of the built-in model is scored against its garbage-only graph, and a turn's
+    score does not depend on what was heard before (a reset libvosk recognizer would carry the
+    earlier utterances' feature normalisation into this one)."""
+    from models.answer_model import MODEL_DIR
+    from models.build.augment import eval_condition
+    from models.build.tts import Voice, synth_many
+    from voice.modelset import ContextGraphs
+    models = ContextGraphs(MODEL_DIR)
+    assert models.anti_model() is not None and models.calibration is not None
+    rec = VoskRecognizer(models)
+    phrases = ["yes", "no", "not sure"]
+    yes, other, no = (eval_condition(np.random.default_rng(4), x, snr)
+                      for x, snr in zip(synth_many(Voice("espeak", "en-us"), ["yes", "the weather is nice today", "no"]),
+                                        (None, 10.0, None)))
+
+    def turn(x):
+        rec.begin(phrases)
+        rec.accept(np.clip(x, -32768, 32767).astype("<i2").tobytes())
+        return rec.result()
+
+    first = turn(yes)
+    turn(other)
+    turn(no)
+    again = turn(yes)
+    assert first.text == again.text == "yes"
+    assert first.margin == pytest.approx(again.margin, abs=1e-3) and first.margin > 5.0
+    assert first.confidence == pytest.approx(again.confidence, abs=1e-6)

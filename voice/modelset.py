@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, Sequence
 
+from .recognizer import MarginCalibration
+
 log = logging.getLogger(__name__)
+GARBAGE = "garbage"   # the context whose graph holds only the [unk] loop (models.build.corpus)
 
 
 class ModelSet(Protocol):
@@ -69,14 +72,27 @@ class ContextGraphs:
         if "all" not in self.contexts:
             self.contexts["all"] = frozenset()
         self._loaded: dict[str, Any] = {}
+        # An answer's confidence is how far it beats the garbage-only graph (voice.recognizer), on
+        # models built with that graph and a calibration in their manifest.
+        self.calibration = MarginCalibration.from_manifest(self._manifest().get("confidence"))
+
+    def _manifest(self) -> dict:
+        try:
+            return self._answer_model.load_manifest(self.root)
+        except self._answer_model.ModelError:
+            return {}
 
     def context_for(self, phrases: Sequence[str] | None) -> str:
         if not phrases:
             return "all"
         needed = {w for p in phrases for w in p.split()}
         fitting = [(len(words), ctx) for ctx, words in self.contexts.items()
-                   if ctx != "all" and words and needed <= words]
+                   if ctx not in ("all", GARBAGE) and words and needed <= words]
         return min(fitting)[1] if fitting else "all"
+
+    def anti_model(self) -> Any | None:
+        """The garbage-only graph every answer is scored against (None: the model has none)."""
+        return self.model(GARBAGE) if GARBAGE in self.contexts else None
 
     def model(self, ctx: str) -> Any:
         m = self._loaded.get(ctx)

@@ -1,11 +1,11 @@
 """Speech to text with libvosk, restricted to the answers that make sense right now.
 
-One model is loaded once per process; each listening turn gets a recognizer that
-has been Reset(). On models with a lookahead graph (official Vosk models) the
-active phrases become a runtime grammar plus "[unk]", so anything else comes out
-as "[unk]". The built-in answer model has a static graph (its grammar is the
-graph itself): there the text is checked against the active phrases afterwards
-and `Hypothesis.in_scope` says whether it held one.
+One model is loaded once per process; each listening turn gets a fresh recognizer
+(or, with a runtime grammar, a cached one that has been Reset()). On models with a
+lookahead graph (official Vosk models) the active phrases become a runtime grammar
+plus "[unk]", so anything else comes out as "[unk]". The built-in answer model has
+a static graph (its grammar is the graph itself): there the text is checked against
+the active phrases afterwards and `Hypothesis.in_scope` says whether it held one.
 """
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ class Hypothesis:
     text: str
     words: tuple[Word, ...] = ()
     in_scope: bool = True  # the text holds at least one active phrase (always True without phrases)
+    margin: float | None = None  # log-likelihood of the best path over unknown speech (None: not scored)
 
     @property
     def confidence(self) -> float | None:
@@ -64,6 +65,37 @@ class Recognizer(Protocol):
 
     def result(self) -> Hypothesis:
         """The utterance so far as final text (then call begin() again)."""
+
+
+@dataclass(frozen=True)
+class MarginCalibration:
+    """How sure an answer is, from how far its words beat unknown speech on the same audio.
+
+    The margin is the best path's log-likelihood minus that of the garbage-only graph (the `[unk]`
+    loop alone): a likelihood ratio, large when the words fit far better than any phone sequence,
+    near 0 when they barely won (many accepted unknown words, a few yes<->no swaps). Confidence is
+    sigmoid((margin - half) / width); the build sets `half` on development speech.
+    """
+
+    half: float
+    width: float = 2.0
+
+    def confidence(self, margin: float) -> float:
+        z = (margin - self.half) / self.width
+        return 1.0 / (1.0 + math.exp(-z)) if z > -50 else 0.0
+
+    @classmethod
+    def placing(cls, margin: float, at: float, width: float = 2.0) -> "MarginCalibration":
+        """The calibration under which `margin` gets confidence `at` (0 < at < 1)."""
+        if not 0.0 < at < 1.0:
+            raise ValueError(f"confidence {at} must be strictly between 0 and 1")
+        return cls(half=margin - width * math.log(at / (1.0 - at)), width=width)
+
+    @classmethod
+    def from_manifest(cls, entry: Any) -> "MarginCalibration | None":
+        if not isinstance(entry, dict) or "margin_half" not in entry:
+            return None
+        return cls(half=float(entry["margin_half"]), width=float(entry.get("margin_width", 2.0)))
 
 
 def softmax_shares(scores: Sequence[float]) -> list[float]:
@@ -109,6 +141,9 @@ class VoskRecognizer:
         self._phrases: tuple[str, ...] | None = None
         self._fed: dict[int, float] = {}  # seconds of audio each recognizer has taken since it was made
         self._offset = 0.0
+        self._scored = False           # this turn's answer is scored against unknown speech
+        self._anti: Any = None         # the garbage-only graph's recognizer on the same audio (or None)
+        self._anti_score = 0.0         # its log-likelihood of segments it already closed this turn
 
     def begin(self, phrases: Sequence[str] | None = None) -> None:
         self._phrases = tuple(sorted(set(phrases))) if phrases else None
@@ -117,30 +152,52 @@ class VoskRecognizer:
         if runtime_grammar and self._phrases:
             usable = getattr(self.models, "usable", None)
             grammar = tuple(usable(self._phrases)) if usable else self._phrases
+        anti_model = getattr(self.models, "anti_model", None)
+        anti = anti_model() if anti_model is not None and not runtime_grammar else None
+        self._scored = anti is not None
+        self._rec = self._recognizer(model, grammar)
+        # libvosk 0.3.45 keeps counting word times from the recognizer's creation, even after Reset():
+        # for a cached recognizer, remember where this utterance starts so its word times can be made
+        # relative to it.
+        self._offset = self._fed.setdefault(id(self._rec), 0.0) if grammar is not None else 0.0
+        self._anti = self._recognizer(anti, None) if anti is not None else None
+        self._anti_score = 0.0
+
+    def _recognizer(self, model: Any, grammar: tuple[str, ...] | None) -> Any:
+        """A recognizer for a new utterance. Without a runtime grammar it is a new one (0.2 ms): a
+        reset libvosk recognizer keeps the feature normalisation of earlier utterances, so the same
+        audio would score differently after other speech (by up to ~40 in log-likelihood, measured on
+        the answer model), and two recognizers with different pasts could not be compared. With a
+        grammar (official models) it is cached, because compiling the grammar is the slow part."""
+        if grammar is None:
+            rec = self._vosk.KaldiRecognizer(model, float(self.sample_rate))
+            self._configure(rec)
+            return rec
         key = (id(model), grammar)
         rec = self._cache.get(key)
         if rec is None:
-            if grammar is not None:
-                rec = self._vosk.KaldiRecognizer(model, float(self.sample_rate), grammar_for(grammar))
-            else:
-                rec = self._vosk.KaldiRecognizer(model, float(self.sample_rate))
-            if self.meaning is not None:
-                rec.SetMaxAlternatives(self.alternatives)
-            rec.SetWords(True)
+            rec = self._vosk.KaldiRecognizer(model, float(self.sample_rate), grammar_for(grammar))
+            self._configure(rec)
             self._cache[key] = rec
             if len(self._cache) > self._cache_size:
                 _, old = self._cache.popitem(last=False)
                 self._fed.pop(id(old), None)
         else:
             self._cache.move_to_end(key)
-            rec.Reset()  # nothing from the last turn leaks in
-        self._rec = rec
-        # libvosk 0.3.45 keeps counting word times from the recognizer's creation, even after Reset():
-        # remember where this utterance starts so its word times can be made relative to it.
-        self._offset = self._fed.setdefault(id(rec), 0.0)
+            rec.Reset()  # the last turn's words do not leak in
+        return rec
+
+    def _configure(self, rec: Any) -> None:
+        if self.meaning is not None or self._scored:   # the n-best carries each path's log-likelihood
+            rec.SetMaxAlternatives(self.alternatives)
+        rec.SetWords(True)
 
     def accept(self, pcm: bytes) -> bool:
-        self._fed[id(self._rec)] = self._fed.get(id(self._rec), 0.0) + len(pcm) / 2 / self.sample_rate
+        if id(self._rec) in self._fed:    # a cached recognizer (see begin)
+            self._fed[id(self._rec)] += len(pcm) / 2 / self.sample_rate
+        if self._anti is not None and self._anti.AcceptWaveform(pcm):
+            # the garbage graph closed a segment at a pause: keep its score, it goes on with the rest
+            self._anti_score += best_log_likelihood(self._anti.Result())
         return bool(self._rec.AcceptWaveform(pcm))
 
     def partial(self) -> str:
@@ -148,25 +205,45 @@ class VoskRecognizer:
 
     def result(self) -> Hypothesis:
         raw = self._rec.FinalResult()
-        text, words = parse_result(raw) if self.meaning is None else self._by_meaning(raw)
+        margin = None
+        if self.meaning is None and not self._scored:
+            text, words = parse_result(raw)
+        else:
+            text, words, best = self._from_alternatives(raw)
+            if self._anti is not None and best is not None:
+                margin = best - (self._anti_score + best_log_likelihood(self._anti.FinalResult()))
+                calibration = getattr(self.models, "calibration", None)
+                if calibration is not None:
+                    sure = calibration.confidence(margin)
+                    words = tuple(Word(w.word, round(min(w.conf, sure), 6), w.start, w.end) for w in words)
         off = self._offset
         words = tuple(Word(w.word, w.conf, max(0.0, w.start - off), max(0.0, w.end - off)) for w in words)
         in_scope = True
         if self._phrases is not None:
             in_scope = contains_phrase(text, self._phrases)
-        return Hypothesis(text, words, in_scope)
+        return Hypothesis(text, words, in_scope, margin)
 
-    def _by_meaning(self, raw: str) -> tuple[str, tuple[Word, ...]]:
+    def _from_alternatives(self, raw: str) -> tuple[str, tuple[Word, ...], float | None]:
+        """Best text, its words and its log-likelihood. With `meaning`, each word's confidence is the
+        share of the n-best that means the same; without, 1.0."""
         alts = json.loads(raw or "{}").get("alternatives") or []
         alts = [a for a in alts if isinstance(a, dict)]
         if not alts:
-            return "", ()
+            return "", (), None
         best = alts[0]
         text = " ".join(str(best.get("text", "")).split())
-        shares = softmax_shares([float(a.get("confidence", 0.0)) for a in alts])
-        meant = self.meaning(text) if self.meaning is not None else text
-        conf = sum(p for a, p in zip(alts, shares)
-                   if self.meaning(" ".join(str(a.get("text", "")).split())) == meant)
+        conf = 1.0
+        if self.meaning is not None:
+            shares = softmax_shares([float(a.get("confidence", 0.0)) for a in alts])
+            meant = self.meaning(text)
+            conf = sum(p for a, p in zip(alts, shares)
+                       if self.meaning(" ".join(str(a.get("text", "")).split())) == meant)
         words = tuple(Word(str(w.get("word", "")), round(conf, 6), float(w.get("start", 0.0)),
                            float(w.get("end", 0.0))) for w in best.get("result", []))
-        return text, words
+        return text, words, float(best.get("confidence", 0.0))
+
+
+def best_log_likelihood(raw: str) -> float:
+    """The best path's log-likelihood in a libvosk n-best result (0.0 for an empty segment)."""
+    alts = json.loads(raw or "{}").get("alternatives") or [{}]
+    return float(alts[0].get("confidence", 0.0)) if isinstance(alts[0], dict) else 0.0

@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from models.build import RECIPE_VERSION
-from models.build.corpus import CONTEXTS, Vocabulary, load_vocabulary
-from models.build.data import DataPlan, Recording, Utt, make_jobs, negative_pool, recorded_jobs, run_jobs
+from models.build.corpus import CONTEXTS, GARBAGE_CONTEXT, Vocabulary, load_vocabulary
+from models.build.data import (DataPlan, Recording, Utt, make_jobs, near_rhyme_pool, negative_pool, recorded_jobs,
+                               run_jobs)
 from models.build.graph import GraphCosts, build_hclg
 from models.build.lexicon import SIL, Lexicon, build_lexicon
 from models.build import kaldi_format as kf
@@ -44,16 +45,15 @@ class Recipe:
     specaug: SpecAugConfig | None = SpecAugConfig()   # fresh spectral perturbation of every batch
 
 
-# Recipe 7: recipe 6's data and network, tuned on a graph where every phrase after an utterance's
-# first costs `next_phrase_cost` more (in the grid with 0/2/4/8; most accepted unknown speech was read
-# as a run of phrases) against a development set that includes answers said in two phrases. Recipe 6:
-# 24,000 texts, 15% MBROLA (14 recorded-diphone speakers, native and accented), 6% SVOX Pico, 25%
-# Piper; festival and espeak-ng keep about recipe 5's number of texts. RHVoice and Kokoro voices are
-# available (`rhvoice_share`, `kokoro_share`) but measured worse on real people (models/README.md,
-# finding 14). No real recordings (--human-train measured no better).
-FULL = Recipe(plan=DataPlan(utterances=24000, copies=2, festival_share=0.35, piper_share=0.25,
-                            mbrola_share=0.15, pico_share=0.06), dev_utterances=240,
-              train=TrainConfig(hidden=384), epochs=(2, 2, 6), intents=None)
+# Recipe 8: 28,000 texts; Kokoro-82M 10% (24 voices, half of them blends of two), RHVoice 8%, Piper
+# 15%, MBROLA 15% (14 recorded-diphone speakers), SVOX Pico 6%; festival and espeak-ng the rest.
+# Kokoro, the most human-like voices, moved real people's answers most (models/README.md, finding
+# 17). Tuned with the next-phrase cost against a development set with two-phrase answers; the
+# manifest's `confidence` calibrates answers against the garbage-only graph (finding 18). Near-rhyme
+# negatives (kind "near", corpus.near_rhymes) are available; their build is finding 19.
+FULL = Recipe(plan=DataPlan(utterances=28000, copies=2, festival_share=0.35, piper_share=0.15,
+                            mbrola_share=0.15, pico_share=0.06, rhvoice_share=0.08, kokoro_share=0.10),
+              dev_utterances=240, train=TrainConfig(hidden=384), epochs=(2, 2, 6), intents=None)
 TINY = Recipe(plan=DataPlan(utterances=600, copies=2, festival_share=0.0,
                             kinds=(("inv", 0.6), ("oov", 0.25), ("sent", 0.15))),
               dev_utterances=45, train=TrainConfig(hidden=128, batch_frames=4000), epochs=(4, 6),
@@ -279,6 +279,33 @@ def choose(results: list[dict]) -> dict:
     return max(results, key=lambda r: (r["dev_oov_rejection"], r["dev_accuracy"]))
 
 
+# Share of right development answers whose confidence falls below the product's read-back
+# threshold: on a safety question those are read back ("You said no, is that right?"). Measured on
+# held-out voices (models/README.md, finding 18), this reads back most yes<->no swaps.
+READ_BACK_SHARE = 0.05
+
+
+def calibrate_confidence(out: Path, dev: list[tuple[np.ndarray, str]], vocab: Vocabulary) -> dict | None:
+    """Answer confidence for the manifest: the margins (best path over the garbage-only graph) of
+    the right development answers, heard in the answer context as the product hears them; their
+    READ_BACK_SHARE quantile gets exactly the product's default read-back threshold."""
+    from models.build.decode import decode_many, margin_worker
+    from voice.app import VoiceSettings
+    from voice.recognizer import MarginCalibration
+    phrases = set(vocab.all_phrases("answer"))
+    items = [(x, r) for x, r in dev if r in phrases]
+    heard = decode_many(out, [x for x, _ in items], worker=margin_worker) if items else []
+    right = [m for (text, m), (_, ref) in zip(heard, items) if text == ref and m is not None]
+    if len(right) < 5:
+        log(f"answer confidence not calibrated: {len(right)} right development answers (need 5)")
+        return None
+    quantile = float(np.quantile(right, READ_BACK_SHARE))
+    threshold = VoiceSettings().confidence_threshold
+    cal = MarginCalibration.placing(quantile, threshold)
+    return {"margin_half": round(cal.half, 3), "margin_width": cal.width, "read_back_share": READ_BACK_SHARE,
+            "threshold": threshold, "margin_at_threshold": round(quantile, 3), "dev_answers": len(right)}
+
+
 @dataclass
 class Trained:
     """A trained network as the rest of the build needs it (also reloadable for re-tuning)."""
@@ -387,7 +414,10 @@ def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Pat
                             first_phrase_only=tiny)
     log(f"vocabulary: {len(vocab.words())} words, {len(vocab.all_phrases())} phrases")
     negatives = negative_pool(vocab, rng, n_cmu=600 if tiny else 3000)
-    jobs = make_jobs(vocab, seed, recipe.plan, negatives)
+    near = near_rhyme_pool(vocab, seed, recipe.plan)
+    if near:
+        log(f"near-rhymes of the vocabulary as unknown speech: {len(near)} words")
+    jobs = make_jobs(vocab, seed, recipe.plan, negatives, near)
     recordings = human_train_recordings(human_train, vocab) if human_train else []
     words_needed = (set(vocab.words()) | {w for j in jobs for t in j.texts for w in t} | set(negatives)
                     | {w for r in recordings for w in r.words})
@@ -427,12 +457,14 @@ def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Pat
     best = GraphCosts(**best_dev["costs"])
     priors = scaled_priors(raw_priors, best_dev["prior_scale"])
     log(f"chosen: prior scale {best_dev['prior_scale']}, graph costs {asdict(best)}")
-    contexts = ["all"] if tiny else list(CONTEXTS)
+    contexts = ["all", GARBAGE_CONTEXT] if tiny else list(CONTEXTS)
     if out.exists():
         shutil.rmtree(out)
     write_model(out, layers, priors, phones, make_graphs(vocab, lex, phone_ids, best, contexts, garbage), best, cmvn)
     (out / "graph" / "lexicon.txt").write_text(
         "".join(f"{w} {' '.join(lex.prons[w])}\n" for w in vocab.words()))
+    confidence = calibrate_confidence(out, dev, vocab)
+    log(f"answer confidence: {confidence}")
     from models.answer_model import MANIFEST, sha256_file
     files = {p.relative_to(out).as_posix(): sha256_file(p) for p in sorted(out.rglob("*")) if p.is_file()}
     manifest = {
@@ -448,6 +480,7 @@ def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Pat
         "word_units": recipe.word_units,
         "graph_costs": asdict(best),
         "prior_scale": best_dev["prior_scale"],
+        "confidence": confidence,
         "training_data": trained.training_data,
         "features": {"mfcc": "conf/mfcc.conf", "online_cmn": "am/global_cmvn.stats (Kaldi defaults: "
                      "600-frame causal window, 200 frames of global mean while shorter)",

@@ -38,3 +38,22 @@ def decode_many(model_dir: Path, audio: list[np.ndarray], workers: int = 2, pool
     for i, r in enumerate(res):
         out[i::workers] = r
     return out
+
+
+def margin_worker(args: tuple[str, list[np.ndarray]]) -> list[tuple[str, float | None]]:
+    """(text, margin over the garbage-only graph) of each utterance, heard by the product's own
+    recogniser in the answer context (voice.recognizer)."""
+    import vosk
+    vosk.SetLogLevel(-1)
+    from models.build.corpus import load_vocabulary
+    from voice.modelset import ContextGraphs
+    from voice.recognizer import VoskRecognizer
+    rec = VoskRecognizer(ContextGraphs(Path(args[0])))
+    phrases = load_vocabulary().all_phrases("answer")
+    out = []
+    for x in args[1]:
+        rec.begin(phrases)
+        rec.accept(np.clip(np.asarray(x), -32768, 32767).astype("<i2").tobytes())
+        hyp = rec.result()
+        out.append((hyp.text, hyp.margin))
+    return out
