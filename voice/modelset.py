@@ -120,7 +120,9 @@ def open_model(name_or_path: str, models_dir: Path) -> ModelSet:
         raise registry.ModelError(info.problem)
     if info.kind == "built-in" or (info.path / "graphs").is_dir():
         cg = ContextGraphs(info.path, info.name)
-        cg.model("all")  # fail now, not at the first answer
+        # fail now, not at the first answer; with the graph a question uses (each graph is a whole
+        # libvosk model, ~9 MB: the "all" graph is only loaded if a turn ever needs it)
+        cg.model("answer" if "answer" in cg.contexts else "all")
         return cg
     model = registry.load_model(info.path)
     runtime = info.grammar == "runtime"
