@@ -280,8 +280,9 @@ def choose(results: list[dict]) -> dict:
 
 
 # Share of right development answers whose confidence falls below the product's read-back
-# threshold: on a safety question those are read back ("You said no, is that right?"). Measured on
-# held-out voices (models/README.md, finding 18), this reads back most yes<->no swaps.
+# threshold: on a safety question those are read back ("I heard no ... Is that right?"). On the
+# held-out voices (models/README.md, finding 18) recipe 8 then reads back 13% of right answers,
+# about half of the unknown words taken for answers, and 2 of 7 yes<->no swaps.
 READ_BACK_SHARE = 0.05
 
 
