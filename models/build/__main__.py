@@ -50,7 +50,8 @@ class Recipe:
 # Kokoro, the most human-like voices, moved real people's answers most (models/README.md, finding
 # 17). Tuned with the next-phrase cost against a development set with two-phrase answers; the
 # manifest's `confidence` calibrates answers against the garbage-only graph (finding 18). Near-rhyme
-# negatives (kind "near", corpus.near_rhymes) are available; their build is finding 19.
+# negatives (kind "near", corpus.near_rhymes) are available but, in place of random unknown words,
+# measured worse (finding 19).
 FULL = Recipe(plan=DataPlan(utterances=28000, copies=2, festival_share=0.35, piper_share=0.15,
                             mbrola_share=0.15, pico_share=0.06, rhvoice_share=0.08, kokoro_share=0.10),
               dev_utterances=240, train=TrainConfig(hidden=384), epochs=(2, 2, 6), intents=None)
