@@ -23,8 +23,7 @@ import numpy as np
 from models.answer_model import MODEL_DIR, MANIFEST, load_manifest, trained_speakers
 from models.build import kokoro
 from models.build.augment import eval_condition
-from models.build.data import BENCH_RANDOM_OOV
-from models.build.corpus import heldout_oov_candidates, load_vocabulary
+from models.build.corpus import HELDOUT_RANDOM_OOV, heldout_oov_candidates, load_vocabulary
 from models.build.decode import decode_many
 from models.build.tts import (ESPEAK_VARIANTS_HELDOUT, ESPEAK_VOICES_HELDOUT, FLITE_VOICES, MBROLA_VOICES_HELDOUT,
                               RHVOICE_VOICES_HELDOUT, Voice, mbrola_voices, read_wav, rhvoice_voices, synth_many)
@@ -112,7 +111,7 @@ def run(model: Path, quick: bool) -> dict:
         phrase_intent[c] = "correction"
     phrases = sorted(phrase_intent)
     voices = heldout_voices(quick)
-    oov = oov_words(vocab.words(), 10 if quick else BENCH_RANDOM_OOV)
+    oov = oov_words(vocab.words(), 10 if quick else HELDOUT_RANDOM_OOV)
     items: list[tuple[str, str, str, np.ndarray]] = []   # voice, condition, ref, audio
     spoken: list[str] = []                                # what was said (the OOV word where ref is [unk])
     rng = np.random.default_rng(7)

@@ -141,7 +141,6 @@ class VoskRecognizer:
         self._phrases: tuple[str, ...] | None = None
         self._fed: dict[int, float] = {}  # seconds of audio each recognizer has taken since it was made
         self._offset = 0.0
-        self._scored = False           # this turn's answer is scored against unknown speech
         self._anti: Any = None         # the garbage-only graph's recognizer on the same audio (or None)
         self._anti_score = 0.0         # its log-likelihood of segments it already closed this turn
 
@@ -154,16 +153,17 @@ class VoskRecognizer:
             grammar = tuple(usable(self._phrases)) if usable else self._phrases
         anti_model = getattr(self.models, "anti_model", None)
         anti = anti_model() if anti_model is not None and not runtime_grammar else None
-        self._scored = anti is not None
-        self._rec = self._recognizer(model, grammar)
+        # the n-best carries each path's log-likelihood: the meaning share and the margin need it
+        nbest = self.meaning is not None or anti is not None
+        self._rec = self._recognizer(model, grammar, nbest)
         # libvosk 0.3.45 keeps counting word times from the recognizer's creation, even after Reset():
         # for a cached recognizer, remember where this utterance starts so its word times can be made
         # relative to it.
         self._offset = self._fed.setdefault(id(self._rec), 0.0) if grammar is not None else 0.0
-        self._anti = self._recognizer(anti, None) if anti is not None else None
+        self._anti = self._recognizer(anti, None, nbest) if anti is not None else None
         self._anti_score = 0.0
 
-    def _recognizer(self, model: Any, grammar: tuple[str, ...] | None) -> Any:
+    def _recognizer(self, model: Any, grammar: tuple[str, ...] | None, nbest: bool) -> Any:
         """A recognizer for a new utterance. Without a runtime grammar it is a new one (0.2 ms): a
         reset libvosk recognizer keeps the feature normalisation of earlier utterances, so the same
         audio would score differently after other speech (by up to ~40 in log-likelihood, measured on
@@ -171,13 +171,13 @@ class VoskRecognizer:
         grammar (official models) it is cached, because compiling the grammar is the slow part."""
         if grammar is None:
             rec = self._vosk.KaldiRecognizer(model, float(self.sample_rate))
-            self._configure(rec)
+            self._configure(rec, nbest)
             return rec
         key = (id(model), grammar)
         rec = self._cache.get(key)
         if rec is None:
             rec = self._vosk.KaldiRecognizer(model, float(self.sample_rate), grammar_for(grammar))
-            self._configure(rec)
+            self._configure(rec, nbest)
             self._cache[key] = rec
             if len(self._cache) > self._cache_size:
                 _, old = self._cache.popitem(last=False)
@@ -187,8 +187,8 @@ class VoskRecognizer:
             rec.Reset()  # the last turn's words do not leak in
         return rec
 
-    def _configure(self, rec: Any) -> None:
-        if self.meaning is not None or self._scored:   # the n-best carries each path's log-likelihood
+    def _configure(self, rec: Any, nbest: bool) -> None:
+        if nbest:
             rec.SetMaxAlternatives(self.alternatives)
         rec.SetWords(True)
 
@@ -206,7 +206,7 @@ class VoskRecognizer:
     def result(self) -> Hypothesis:
         raw = self._rec.FinalResult()
         margin = None
-        if self.meaning is None and not self._scored:
+        if self.meaning is None and self._anti is None:
             text, words = parse_result(raw)
         else:
             text, words, best = self._from_alternatives(raw)

@@ -126,14 +126,16 @@ HELDOUT_OOV_WORDS = ["elephant", "umbrella", "tomorrow", "kitchen", "football", 
                      "seven", "pillow", "music", "holiday", "yellow", "bottle", "sister", "paper", "orange",
                      "basket", "monday", "ticket", "jacket", "lemon"]
 HELDOUT_OOV_SEED = 4242
+HELDOUT_RANDOM_OOV = 40     # dictionary words bench.accuracy draws (its full run) besides the list above
 VOWELS = frozenset("aa ae ah ao aw ax axr ay eh el em en er ey ih ix iy ow oy uh uw".split())
 _CMU_ENTRY = re.compile(r'^\("([a-z]+)" \S+ \((.*)\)\)$')
 _CMU_SYLLABLE = re.compile(r"\(\(([a-z ]+)\) (\d)\)")
 
 
-def heldout_oov_candidates(n_random: int) -> set[str]:
+@functools.lru_cache(maxsize=4)
+def heldout_oov_candidates(n_random: int = HELDOUT_RANDOM_OOV) -> frozenset[str]:
     """Every word bench.accuracy may draw as unknown speech (`n_random` dictionary words at most)."""
-    return set(HELDOUT_OOV_WORDS) | set(cmu_words(random.Random(HELDOUT_OOV_SEED), n_random))
+    return frozenset(HELDOUT_OOV_WORDS) | frozenset(cmu_words(random.Random(HELDOUT_OOV_SEED), n_random))
 
 
 @functools.lru_cache(maxsize=1)

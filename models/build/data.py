@@ -75,13 +75,10 @@ class DataPlan:
         return any(k == "near" and w > 0 for k, w in self.kinds)
 
 
-# How many dictionary words bench.accuracy draws as unknown speech; training never uses any of them.
-BENCH_RANDOM_OOV = 40
-
 
 def negative_pool(vocab: Vocabulary, rng: random.Random, n_cmu: int = 3000) -> list[str]:
     """Out-of-vocabulary words for negatives and phone coverage (not vocabulary words)."""
-    inv = set(vocab.words()) | heldout_oov_candidates(BENCH_RANDOM_OOV)
+    inv = set(vocab.words()) | heldout_oov_candidates()
     pool = set(seed_article_words()) | {w for p in vocab.unspoken for w in p.split()} | set(cmu_words(rng, n_cmu))
     return sorted(w for w in pool if w not in inv and w.replace("'", "").isalpha())
 
@@ -92,7 +89,7 @@ def near_rhyme_pool(vocab: Vocabulary, seed: int, plan: DataPlan) -> list[str]:
     if not plan.wants_near_rhymes():
         return []
     return near_rhymes(vocab.words(), random.Random(seed + 6151), plan.near_per_word,
-                       exclude=heldout_oov_candidates(BENCH_RANDOM_OOV))
+                       exclude=heldout_oov_candidates())
 
 
 def make_texts(vocab: Vocabulary, rng: random.Random, n: int, plan: DataPlan,
