@@ -24,6 +24,7 @@ from models.build.data import (DataPlan, Recording, Utt, make_jobs, near_rhyme_p
                                run_jobs)
 from models.build.graph import GraphCosts, build_hclg
 from models.build.lexicon import SIL, Lexicon, build_lexicon
+from models.build.mine import HARD_NEGATIVES_YAML, load_hard_negatives
 from models.build import kaldi_format as kf
 from models.build.features import NUM_CEPS, mfcc_conf_text, online_cmn
 from models.build.specaug import SpecAugConfig, perturb
@@ -45,15 +46,17 @@ class Recipe:
     specaug: SpecAugConfig | None = SpecAugConfig()   # fresh spectral perturbation of every batch
 
 
-# Recipe 8: 28,000 texts; Kokoro-82M 10% (24 voices, half of them blends of two), RHVoice 8%, Piper
+# Recipe 9: 28,000 texts; Kokoro-82M 20% (24 voices, half of them blends of two), RHVoice 8%, Piper
 # 15%, MBROLA 15% (14 recorded-diphone speakers), SVOX Pico 6%; festival and espeak-ng the rest.
 # Kokoro, the most human-like voices, moved real people's answers most (models/README.md, finding
-# 17). Tuned with the next-phrase cost against a development set with two-phrase answers; the
-# manifest's `confidence` calibrates answers against the garbage-only graph (finding 18). Near-rhyme
-# negatives (kind "near", corpus.near_rhymes) are available but, in place of random unknown words,
-# measured worse (finding 19).
+# 17), so it has twice recipe 8's share. 6% of texts are hard negatives: words recipe 8 took for
+# phrases (models/build/mine.py), on top of the random unknown words' 20% (near-rhymes in their
+# place measured worse: finding 19). Tuned with the next-phrase cost against a development set with
+# two-phrase answers; the manifest's `confidence` calibrates answers against the garbage-only graph
+# (finding 18).
 FULL = Recipe(plan=DataPlan(utterances=28000, copies=2, festival_share=0.35, piper_share=0.15,
-                            mbrola_share=0.15, pico_share=0.06, rhvoice_share=0.08, kokoro_share=0.10),
+                            mbrola_share=0.15, pico_share=0.06, rhvoice_share=0.08, kokoro_share=0.20,
+                            kinds=(("inv", 0.5), ("mix", 0.1), ("oov", 0.2), ("hard", 0.06), ("sent", 0.14))),
               dev_utterances=240, train=TrainConfig(hidden=384), epochs=(2, 2, 6), intents=None)
 TINY = Recipe(plan=DataPlan(utterances=600, copies=2, festival_share=0.0,
                             kinds=(("inv", 0.6), ("oov", 0.25), ("sent", 0.15))),
@@ -419,7 +422,10 @@ def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Pat
     near = near_rhyme_pool(vocab, seed, recipe.plan)
     if near:
         log(f"near-rhymes of the vocabulary as unknown speech: {len(near)} words")
-    jobs = make_jobs(vocab, seed, recipe.plan, negatives, near)
+    hard = load_hard_negatives(vocab=vocab) if recipe.plan.wants("hard") else []
+    if hard:
+        log(f"hard negatives (words an earlier model took for phrases, {HARD_NEGATIVES_YAML.name}): {len(hard)} words")
+    jobs = make_jobs(vocab, seed, recipe.plan, negatives, near, hard)
     recordings = human_train_recordings(human_train, vocab) if human_train else []
     words_needed = (set(vocab.words()) | {w for j in jobs for t in j.texts for w in t} | set(negatives)
                     | {w for r in recordings for w in r.words})

@@ -157,6 +157,24 @@ def _skeleton(pron: tuple[str, ...]) -> tuple[str, ...]:
     return tuple("V" if p in VOWELS else p for p in pron)
 
 
+@functools.lru_cache(maxsize=1)
+def _flat_prons() -> dict[str, set[tuple[str, ...]]]:
+    """Every dictionary word's pronunciations as flat phone tuples."""
+    return {w: {tuple(p for s, _ in syls for p in s.split()) for syls in ps} for w, ps in cmu_prons().items()}
+
+
+def _vocabulary_skeletons(vocab_words: set[str]) -> set[tuple[str, ...]]:
+    flat = _flat_prons()
+    return {_skeleton(p) for w in vocab_words for p in flat.get(w, ())}
+
+
+def sounds_like_vocabulary(vocab_words: list[str] | set[str]) -> set[str]:
+    """Dictionary words that are a vocabulary word in some accent: homophones ("know") and words
+    that differ only in vowels ("yeh", "nah"). Never train these as unknown speech."""
+    accents = _vocabulary_skeletons(set(vocab_words))
+    return {w for w, ps in _flat_prons().items() if {_skeleton(p) for p in ps} & accents} - set(vocab_words)
+
+
 def near_rhymes(vocab_words: list[str], rng: random.Random, per_word: int = 30,
                 exclude: set[str] = frozenset()) -> list[str]:
     """Dictionary words that sound almost like a vocabulary word: the unknown speech a model most
@@ -170,10 +188,9 @@ def near_rhymes(vocab_words: list[str], rng: random.Random, per_word: int = 30,
     vocabulary word, drawn with `rng`.
     """
     dictionary = cmu_prons()
-    flat = {w: {tuple(p for s, _ in syls for p in s.split()) for syls in ps} for w, ps in dictionary.items()}
+    flat = _flat_prons()
     vocab = set(vocab_words)
-    vocab_prons = {p for w in vocab for p in flat.get(w, ())}
-    accents = {_skeleton(p) for p in vocab_prons}
+    accents = _vocabulary_skeletons(vocab)
     by_pron: dict[tuple[str, ...], set[str]] = {}     # candidates by whole pronunciation,
     by_end: dict[tuple[str, ...], set[str]] = {}      # by every proper ending of 2+ phones,
     by_start: dict[tuple[str, ...], set[str]] = {}    # by every beginning at most 4 phones short

@@ -28,7 +28,7 @@ class Utt:
     feats: np.ndarray            # (frames, ceps) float16
     bounds: tuple[int, int]      # speech start/end, in 10 ms frames
     voice: str
-    kind: str                    # inv | oov | near | mix | sent
+    kind: str                    # inv | oov | near | hard | mix | sent
 
 
 @dataclass
@@ -68,11 +68,15 @@ class DataPlan:
     kokoro_share: float = 0.0     # Kokoro-82M: 24 neural voices, half the time a blend of two
     recorded_copies: int = 8      # augmented copies of each real recording given with --human-train
     near_per_word: int = 30       # near-rhymes drawn per vocabulary word for "near" texts (corpus.near_rhymes)
-    # text kinds: phrases, phrase + filler, unknown words, near-rhymes of vocabulary words, article runs
+    # text kinds: phrases, phrase + filler, unknown words, near-rhymes of vocabulary words, words an
+    # earlier model took for phrases (models/build/hard_negatives.yaml), article runs
     kinds: tuple[tuple[str, float], ...] = (("inv", 0.5), ("mix", 0.1), ("oov", 0.2), ("sent", 0.2))
 
     def wants_near_rhymes(self) -> bool:
-        return any(k == "near" and w > 0 for k, w in self.kinds)
+        return self.wants("near")
+
+    def wants(self, kind: str) -> bool:
+        return any(k == kind and w > 0 for k, w in self.kinds)
 
 
 
@@ -93,7 +97,7 @@ def near_rhyme_pool(vocab: Vocabulary, seed: int, plan: DataPlan) -> list[str]:
 
 
 def make_texts(vocab: Vocabulary, rng: random.Random, n: int, plan: DataPlan,
-               negatives: list[str], near: list[str] = ()) -> list[tuple[list[str], str]]:
+               negatives: list[str], near: list[str] = (), hard: list[str] = ()) -> list[tuple[list[str], str]]:
     phrases = vocab.all_phrases()
     weights = [3.0 if p in ("yes", "no") else 1.0 for p in phrases]
     article = seed_article_words()
@@ -109,10 +113,11 @@ def make_texts(vocab: Vocabulary, rng: random.Random, n: int, plan: DataPlan,
             p = rng.choices(phrases, weights)[0].split()
             f = [rng.choice(fillers)]
             words = f + p if rng.random() < 0.5 else p + f
-        elif kind == "near" and near:    # one near-rhyme, alone or next to another unknown word
-            words = [rng.choice(near)] + rng.sample(negatives, rng.choice([0, 0, 1]))
+        elif (kind == "near" and near) or (kind == "hard" and hard):
+            # one near-rhyme or mined word, alone or next to another unknown word
+            words = [rng.choice(near if kind == "near" else hard)] + rng.sample(negatives, rng.choice([0, 0, 1]))
             rng.shuffle(words)
-        elif kind in ("oov", "near") or not article:
+        elif kind in ("oov", "near", "hard") or not article:
             words = rng.sample(negatives, rng.choice([1, 1, 2, 3]))
             kind = "oov"
         else:
@@ -157,12 +162,12 @@ def training_voices(rng: random.Random, plan: DataPlan) -> Voice:
 
 
 def make_jobs(vocab: Vocabulary, seed: int, plan: DataPlan, negatives: list[str],
-              near: list[str] = ()) -> list[Job]:
+              near: list[str] = (), hard: list[str] = ()) -> list[Job]:
     require_engines({"piper": plan.piper_share, "mbrola": plan.mbrola_share, "pico": plan.pico_share,
                      "rhvoice": plan.rhvoice_share, "kokoro": plan.kokoro_share,
                      "festival": plan.festival_share})
     rng = random.Random(seed)
-    texts = make_texts(vocab, rng, plan.utterances, plan, negatives, near)
+    texts = make_texts(vocab, rng, plan.utterances, plan, negatives, near, hard)
     jobs = []
     for j in range(0, len(texts), plan.texts_per_job):
         chunk = texts[j:j + plan.texts_per_job]
