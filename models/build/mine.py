@@ -16,6 +16,7 @@ vocabulary, and is committed.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import sys
 import time
@@ -122,8 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--random", type=int, default=8000, help="dictionary words to try besides the near-rhymes")
     ap.add_argument("--out", type=Path, default=HARD_NEGATIVES_YAML)
     args = ap.parse_args(argv)
-    import json
-    manifest = json.loads((args.model / "manifest.json").read_text()) if (args.model / "manifest.json").exists() else {}
+    if not (args.model / "am" / "final.mdl").exists():
+        raise SystemExit(f"{args.model}: not a model directory (no am/final.mdl)")
+    manifest_file = args.model / "manifest.json"
+    manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
     vocab = load_vocabulary()
     words = candidates(vocab, args.random)
     t0 = time.time()
@@ -134,7 +137,9 @@ def main(argv: list[str] | None = None) -> int:
                            "seed": MINE_SEED, "candidates": len(words), "decoded": len(words) * len(CONDITIONS),
                            "seconds": round(time.time() - t0)},
             "words": found}
-    args.out.write_text(header + yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=120))
+    tmp = args.out.with_name(args.out.name + ".tmp")      # a failed write leaves the old list whole
+    tmp.write_text(header + yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=120))
+    tmp.replace(args.out)
     print(f"{len(found)} of {len(words)} words heard as phrases -> {args.out}")
     return 0
 
