@@ -55,39 +55,3 @@ def test_an_utterance_is_phrases_or_unknown_never_both() -> None:
     assert cheapest(costs, ["yes", UNK]) == math.inf
     assert cheapest(costs, [UNK, "no"]) == math.inf
     assert cheapest(costs, [UNK, UNK]) == pytest.approx(6.0)               # garbage, a pause, garbage
-
-
-def fewest_frames(costs: GraphCosts, words: list[str]) -> int:
-    """The fewest frames (arcs that consume a transition id) of any path whose output is `words`."""
-    fst, syms = build_hclg(["yes", "no", "not sure"], PRONS, {p: i + 1 for i, p in enumerate(PHONES)}, costs)
-    counted = kaldifst.StdVectorFst()
-    for _ in range(fst.num_states):
-        counted.add_state()
-    counted.start = fst.start
-    for state in range(fst.num_states):
-        for a in kaldifst.ArcIterator(fst, state):
-            counted.add_arc(state, kaldifst.StdArc(a.ilabel, a.olabel, 1.0 if a.ilabel else 0.0, a.nextstate))
-        if math.isfinite(fst.final(state).value):
-            counted.set_final(state, 0.0)
-    wid = {w: i for i, w in enumerate(syms)}
-    words_only = kaldifst.StdVectorFst()
-    s = words_only.add_state()
-    words_only.start = s
-    for w in words:
-        t = words_only.add_state()
-        words_only.add_arc(s, kaldifst.StdArc(wid[w], wid[w], 0.0, t))
-        s = t
-    words_only.set_final(s, 0.0)
-    kaldifst.arcsort(counted, sort_type="olabel")
-    best = kaldifst.shortest_path(kaldifst.compose(counted, words_only))
-    return round(sum(a.weight.value for st in range(best.num_states) for a in kaldifst.ArcIterator(best, st)))
-
-
-@pytest.mark.parametrize("min_frames", [1, 2, 3])
-def test_every_unit_of_a_phrase_lasts_at_least_min_unit_frames(min_frames: int) -> None:
-    costs = GraphCosts(phrase_cost=1.0, unk_cost=3.0, unk_phone_cost=0.0, unk_with_phrases=False,
-                       next_phrase_cost=4.0, min_unit_frames=min_frames)
-    assert fewest_frames(costs, ["yes"]) == 3 * min_frames
-    assert fewest_frames(costs, ["not", "sure"]) == 6 * min_frames
-    assert fewest_frames(costs, [UNK]) == 1                 # unknown speech keeps no minimum
-    assert cheapest(costs, ["no"]) == pytest.approx(1.0)    # and no phrase costs more for it

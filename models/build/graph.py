@@ -20,9 +20,6 @@ the price of rejecting a phrase wrapped in unknown words ("well yes I suppose").
 cover (a sentence read as "no hello back", a single word as "yes again": most unknown speech that
 was accepted, synthetic and human) must beat the garbage path by that much more, while an answer
 said twice ("no no") can still be heard, or heard once, which means the same.
-
-`min_unit_frames` > 1 gives every unit of a phrase a minimum duration: a unit can otherwise be a
-single 30 ms frame, so a fragment of unknown speech as short as 90 ms can be a whole "yes".
 """
 from __future__ import annotations
 
@@ -40,7 +37,6 @@ class GraphCosts:
     unk_phone_cost: float = 1.0
     unk_with_phrases: bool = True   # may [unk] and phrases share an utterance?
     next_phrase_cost: float = 0.0   # per phrase after the first (only where phrases loop on their own)
-    min_unit_frames: int = 1        # frames (30 ms each) every unit of a phrase lasts at least
 
 
 def word_symbols(phrases: list[str]) -> list[str]:
@@ -63,15 +59,9 @@ def build_hclg(phrases: list[str], prons: dict[str, tuple[str, ...]], phone_ids:
     def arc(a: int, ilabel: int, olabel: int, cost: float, b: int) -> None:
         fst.add_arc(a, kaldifst.StdArc(ilabel, olabel, cost, b))
 
-    def phone(a: int, p: int, olabel: int = 0, cost: float = 0.0, min_frames: int = 1) -> int:
-        """a -> one unit -> returned state; the unit lasts min_frames frames or more (a chain of
-        self-loop frames before the looping state)."""
+    def phone(a: int, p: int, olabel: int = 0, cost: float = 0.0) -> int:
         b = fst.add_state()
         arc(a, forward_tid(p), olabel, cost, b)
-        for _ in range(min_frames - 1):
-            c = fst.add_state()
-            arc(b, self_loop_tid(p), 0, 0.0, c)
-            b = c
         arc(b, self_loop_tid(p), 0, 0.0, b)
         return b
 
@@ -101,8 +91,7 @@ def build_hclg(phrases: list[str], prons: dict[str, tuple[str, ...]], phone_ids:
             if j > 0:
                 cur = optional_silence(cur)
             for k, p in enumerate(prons[w]):
-                cur = phone(cur, phone_ids[p], wid[w] if k == 0 else 0, costs.phrase_cost if (j == 0 and k == 0) else 0.0,
-                            costs.min_unit_frames)
+                cur = phone(cur, phone_ids[p], wid[w] if k == 0 else 0, costs.phrase_cost if (j == 0 and k == 0) else 0.0)
         arc(cur, 0, 0, 0.0, phrase_end)
     fst.set_final(words_entry, 0.0)
     if unk:
