@@ -285,8 +285,9 @@ def choose(results: list[dict], floor: float) -> dict:
 
 # Share of right development answers whose confidence falls below the product's read-back
 # threshold: on a safety question those are read back ("I heard no ... Is that right?"). On the
-# held-out voices (models/README.md, finding 18) recipe 8 then reads back 13% of right answers,
-# about half of the unknown words taken for answers, and 2 of 7 yes<->no swaps.
+# held-out voices (models/README.md, finding 18) recipe 8 read back 13% of right answers, about
+# half of the unknown words taken for answers, and 2 of 7 yes<->no swaps; recipe 9 reads back 10%
+# of right answers and 1 of 3 swaps.
 READ_BACK_SHARE = 0.05
 
 
