@@ -72,9 +72,6 @@ class DataPlan:
     # earlier model took for phrases (models/build/hard_negatives.yaml), article runs
     kinds: tuple[tuple[str, float], ...] = (("inv", 0.5), ("mix", 0.1), ("oov", 0.2), ("sent", 0.2))
 
-    def wants_near_rhymes(self) -> bool:
-        return self.wants("near")
-
     def wants(self, kind: str) -> bool:
         return any(k == kind and w > 0 for k, w in self.kinds)
 
@@ -90,7 +87,7 @@ def negative_pool(vocab: Vocabulary, rng: random.Random, n_cmu: int = 3000) -> l
 def near_rhyme_pool(vocab: Vocabulary, seed: int, plan: DataPlan) -> list[str]:
     """Near-rhymes of the vocabulary for "near" texts (none unless the plan has that kind); the
     benchmark's unknown words are never among them."""
-    if not plan.wants_near_rhymes():
+    if not plan.wants("near"):
         return []
     return near_rhymes(vocab.words(), random.Random(seed + 6151), plan.near_per_word,
                        exclude=heldout_oov_candidates())

@@ -1,7 +1,7 @@
 """python -m models.build.mine --model DIR: hard negatives, the unknown words a model takes for answers.
 
-Random dictionary words teach a network mostly what it already rejects (the shipped model rejects
-~96% of them). The words it accepts instead ("yesterday" -> "yes again", "basket" -> "faster") are
+Random dictionary words teach a network mostly what it already rejects (recipe 8 rejected ~96%
+of them). The words it accepts instead ("hope" -> "help", "backup" -> "back stop") are
 the ones worth training as unknown speech. This tool speaks dictionary words with the build's own
 training voices, clean and at 10 dB, decodes them through libvosk with the model's "all" graph, and
 writes every word heard as a phrase at least once to `hard_negatives.yaml`, which the next build
