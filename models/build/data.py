@@ -76,7 +76,6 @@ class DataPlan:
         return any(k == kind and w > 0 for k, w in self.kinds)
 
 
-
 def negative_pool(vocab: Vocabulary, rng: random.Random, n_cmu: int = 3000) -> list[str]:
     """Out-of-vocabulary words for negatives and phone coverage (not vocabulary words)."""
     inv = set(vocab.words()) | heldout_oov_candidates()

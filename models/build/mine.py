@@ -44,12 +44,19 @@ class HardNegativesError(ValueError):
     """hard_negatives.yaml is missing or malformed."""
 
 
+def never_negative(vocab: Vocabulary) -> frozenset[str]:
+    """Words never to mine or train as unknown speech: vocabulary words, words that are one in
+    some accent, and the benchmark's held-out unknown words."""
+    words = vocab.words()
+    return frozenset(words) | sounds_like_vocabulary(words) | heldout_oov_candidates()
+
+
 def candidates(vocab: Vocabulary, n_random: int, seed: int = MINE_SEED) -> list[str]:
     """Words to try: `n_random` dictionary words and the near-rhymes, minus what must never be a negative."""
     words = vocab.words()
-    never = set(words) | sounds_like_vocabulary(words) | heldout_oov_candidates()
+    never = never_negative(vocab)
     pool = set(cmu_words(random.Random(seed), n_random)) | set(
-        near_rhymes(words, random.Random(seed + 1), per_word=60, exclude=frozenset(never)))
+        near_rhymes(words, random.Random(seed + 1), per_word=60, exclude=never))
     return sorted(w for w in pool if w not in never)
 
 
@@ -108,7 +115,7 @@ def load_hard_negatives(path: Path = HARD_NEGATIVES_YAML, vocab: Vocabulary | No
     if not isinstance(words, dict) or not words:
         raise HardNegativesError(f"{path}: no `words` mapping (word: [what the model heard])")
     vocab = vocab or load_vocabulary()
-    never = set(vocab.words()) | sounds_like_vocabulary(vocab.words()) | heldout_oov_candidates()
+    never = never_negative(vocab)
     bad = sorted(str(w) for w in words if str(w) in never)
     if bad:
         raise HardNegativesError(f"{path}: {', '.join(bad[:5])} must not be unknown speech (a vocabulary word, "
