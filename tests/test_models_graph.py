@@ -1,57 +1,51 @@
 """The decoding graph's costs, read off the real HCLG (kaldifst): what each word sequence costs
-before any acoustics, so the tuned costs mean what models/build/graph.py says they mean."""
+before any acoustics, so the tuned costs mean what models/build/graph.py says they mean.
+
+kaldifst runs in a subprocess (tests/graph_costs_probe.py): it must never share a process with
+libvosk, which the rest of the suite loads."""
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
 
 import pytest
-import vosk  # noqa: F401  (first: `import vosk` hangs once kaldifst is loaded, docs/architecture.md)
-import kaldifst  # noqa: E402,I001
 
-from models.build.graph import UNK, GraphCosts, build_hclg
+from models.build.graph import UNK, GraphCosts
 
-PRONS = {"yes": ("y", "eh", "s"), "no": ("n", "ow"), "not": ("n", "aa", "t"), "sure": ("sh", "uh", "r")}
-PHONES = ["sil", "y", "eh", "s", "n", "ow", "aa", "t", "sh", "uh", "r"]
+REPO = Path(__file__).resolve().parents[1]
 
 
-def cheapest(costs: GraphCosts, words: list[str]) -> float:
-    """The lowest graph cost of any path whose output is exactly `words` (inf when none is)."""
-    fst, syms = build_hclg(["yes", "no", "not sure"], PRONS, {p: i + 1 for i, p in enumerate(PHONES)}, costs)
-    wid = {w: i for i, w in enumerate(syms)}
-    words_only = kaldifst.StdVectorFst()
-    s = words_only.add_state()
-    words_only.start = s
-    for w in words:
-        t = words_only.add_state()
-        words_only.add_arc(s, kaldifst.StdArc(wid[w], wid[w], 0.0, t))
-        s = t
-    words_only.set_final(s, 0.0)
-    kaldifst.arcsort(fst, sort_type="olabel")
-    best = kaldifst.shortest_path(kaldifst.compose(fst, words_only))
-    if best.num_states == 0:
-        return math.inf
-    total = 0.0
-    for state in range(best.num_states):
-        total += sum(arc.weight.value for arc in kaldifst.ArcIterator(best, state))
-        final = best.final(state).value
-        total += final if math.isfinite(final) else 0.0
-    return total
+def cheapest(costs: GraphCosts, *sequences: list[str]) -> list[float]:
+    """The lowest graph cost of any path whose output is exactly each word sequence (inf when none is)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    r = subprocess.run([sys.executable, str(REPO / "tests" / "graph_costs_probe.py")], capture_output=True, text=True,
+                       input=json.dumps([[asdict(costs), words] for words in sequences]), env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return [math.inf if v is None else v for v in json.loads(r.stdout)]
 
 
 @pytest.mark.parametrize("next_cost", [0.0, 2.5, 8.0])
 def test_every_phrase_after_the_first_costs_next_phrase_cost_more(next_cost: float) -> None:
     costs = GraphCosts(phrase_cost=1.0, unk_cost=3.0, unk_phone_cost=0.0, unk_with_phrases=False,
                        next_phrase_cost=next_cost)
-    assert cheapest(costs, ["no"]) == pytest.approx(1.0)
-    assert cheapest(costs, ["not", "sure"]) == pytest.approx(1.0)          # one phrase of two words
-    assert cheapest(costs, ["no", "no"]) == pytest.approx(2.0 + next_cost)
-    assert cheapest(costs, ["yes", "no", "yes"]) == pytest.approx(3.0 + 2 * next_cost)
-    assert cheapest(costs, [UNK]) == pytest.approx(3.0)
+    one, one_of_two_words, twice, three, unk = cheapest(costs, ["no"], ["not", "sure"], ["no", "no"],
+                                                       ["yes", "no", "yes"], [UNK])
+    assert one == pytest.approx(1.0)
+    assert one_of_two_words == pytest.approx(1.0)          # one phrase of two words
+    assert twice == pytest.approx(2.0 + next_cost)
+    assert three == pytest.approx(3.0 + 2 * next_cost)
+    assert unk == pytest.approx(3.0)
 
 
 def test_an_utterance_is_phrases_or_unknown_never_both() -> None:
     costs = GraphCosts(phrase_cost=1.0, unk_cost=3.0, unk_phone_cost=0.0, unk_with_phrases=False,
                        next_phrase_cost=4.0)
-    assert cheapest(costs, ["yes", UNK]) == math.inf
-    assert cheapest(costs, [UNK, "no"]) == math.inf
-    assert cheapest(costs, [UNK, UNK]) == pytest.approx(6.0)               # garbage, a pause, garbage
+    yes_unk, unk_no, unk_unk = cheapest(costs, ["yes", UNK], [UNK, "no"], [UNK, UNK])
+    assert yes_unk == math.inf
+    assert unk_no == math.inf
+    assert unk_unk == pytest.approx(6.0)               # garbage, a pause, garbage
