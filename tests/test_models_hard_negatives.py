@@ -14,7 +14,8 @@ import pytest
 from models.answer_model import model_path
 from models.build.corpus import heldout_oov_candidates, load_vocabulary, sounds_like_vocabulary
 from models.build.data import DataPlan, make_texts, negative_pool
-from models.build.mine import (HARD_NEGATIVES_YAML, HardNegativesError, candidates, load_hard_negatives, mine)
+from models.build.mine import (HARD_NEGATIVES_YAML, HardNegativesError, candidates, load_hard_negatives, mine,
+                               read_runs, write_runs)
 
 
 def test_words_that_are_a_vocabulary_word_in_some_accent_are_found() -> None:
@@ -37,15 +38,29 @@ def test_candidates_never_include_what_must_not_be_rejected() -> None:
 def test_the_committed_list_loads_and_is_clean() -> None:
     vocab = load_vocabulary()
     words = load_hard_negatives(HARD_NEGATIVES_YAML, vocab)
-    assert len(words) >= 200
+    assert len(set(words)) >= 200
     never = set(vocab.words()) | sounds_like_vocabulary(vocab.words()) | heldout_oov_candidates()
     assert not set(words) & never
+    runs = read_runs(HARD_NEGATIVES_YAML)
+    assert all(run["mined_with"]["recipe_version"] for run in runs)
+
+
+def test_a_word_is_drawn_once_per_run_that_heard_it(tmp_path: Path) -> None:
+    path = tmp_path / "hard.yaml"
+    write_runs(path, [{"mined_with": {"recipe_version": "8"}, "words": {"hope": ["help"], "swipe": ["sure"]}},
+                      {"mined_with": {"recipe_version": "9"}, "words": {"hope": ["help"], "acclaim": ["explain"]}}])
+    assert load_hard_negatives(path, load_vocabulary()) == ["acclaim", "hope", "hope", "swipe"]
+    assert not path.with_name("hard.yaml.tmp").exists()
+
+
+RUN = "runs:\n- mined_with: {}\n  words:\n"
 
 
 @pytest.mark.parametrize("text, message", [
-    ("words: [a, b", "not valid YAML"),
-    ("mined_with: {}\n", "no `words` mapping"),
-    ("words:\n  know: [no]\n  basket: [faster]\n", "basket, know must not be unknown speech"),
+    ("runs: [a, b", "not valid YAML"),
+    ("mined_with: {}\nwords:\n  hope: [help]\n", "no `runs` list"),
+    ("runs:\n- mined_with: {}\n", "run 1 has no `words` mapping"),
+    (RUN + "    know: [no]\n    basket: [faster]\n", "basket, know must not be unknown speech"),
 ])
 def test_a_bad_list_is_a_clear_error(tmp_path: Path, text: str, message: str) -> None:
     bad = tmp_path / "hard.yaml"

@@ -9,8 +9,10 @@ draws its "hard" texts from (`DataPlan.kinds`).
 
 Candidates are a seeded dictionary sample plus the vocabulary's near-rhymes (corpus.near_rhymes),
 never a vocabulary word, a word that is one in some accent ("know", "nah": corpus.sounds_like_vocabulary)
-or one of the benchmark's held-out unknown words. The file records which model mined it; mining
-again with another model gives another list, so the file is an input of a build, like the
+or one of the benchmark's held-out unknown words. The file is a list of mining runs, each saying
+which model mined it; mining again with the next model appends a run (`--replace` starts over), and
+a word that several models took for a phrase is drawn once per run that heard it, so the words one
+round of training did not cure get more texts in the next. It is an input of a build, like the
 vocabulary, and is committed.
 """
 from __future__ import annotations
@@ -103,24 +105,37 @@ def mine(model_dir: Path, words: list[str], plan: DataPlan = MINE_PLAN, seed: in
     return dict(sorted(found.items()))
 
 
-def load_hard_negatives(path: Path = HARD_NEGATIVES_YAML, vocab: Vocabulary | None = None) -> list[str]:
-    """The mined words, checked: none may be a vocabulary word, sound like one, or be a benchmark word."""
+def read_runs(path: Path) -> list[dict]:
+    """The mining runs in `path`, each {"mined_with": {...}, "words": {word: [heard, ...]}}."""
     try:
         data = yaml.safe_load(path.read_text())
     except OSError as e:
         raise HardNegativesError(f"{path}: cannot read ({e}); run `python -m models.build.mine` to write it") from e
     except yaml.YAMLError as e:
         raise HardNegativesError(f"{path}: not valid YAML ({e})") from e
-    words = data.get("words") if isinstance(data, dict) else None
-    if not isinstance(words, dict) or not words:
-        raise HardNegativesError(f"{path}: no `words` mapping (word: [what the model heard])")
+    runs = data.get("runs") if isinstance(data, dict) else None
+    if not isinstance(runs, list) or not runs:
+        raise HardNegativesError(f"{path}: no `runs` list (each run: mined_with, and words: {{word: [what the "
+                                 "model heard]}}); run `python -m models.build.mine --replace` to write a new file")
+    for i, run in enumerate(runs, 1):
+        words = run.get("words") if isinstance(run, dict) else None
+        if not isinstance(words, dict) or not words:
+            raise HardNegativesError(f"{path}: run {i} has no `words` mapping (word: [what the model heard])")
+    return runs
+
+
+def load_hard_negatives(path: Path = HARD_NEGATIVES_YAML, vocab: Vocabulary | None = None) -> list[str]:
+    """The mined words, checked (none may be a vocabulary word, sound like one, or be a benchmark
+    word), each listed once per run that heard it: drawing from the list weights the words that
+    survived an earlier round of training."""
+    runs = read_runs(path)
     vocab = vocab or load_vocabulary()
     never = never_negative(vocab)
-    bad = sorted(str(w) for w in words if str(w) in never)
+    bad = sorted({str(w) for run in runs for w in run["words"] if str(w) in never})
     if bad:
         raise HardNegativesError(f"{path}: {', '.join(bad[:5])} must not be unknown speech (a vocabulary word, "
                                  "one in some accent, or a benchmark word); remove them or mine again")
-    return sorted(str(w) for w in words)
+    return sorted(str(w) for run in runs for w in run["words"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,26 +144,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", type=Path, default=model_path(), help="model to mine with (default: the shipped one)")
     ap.add_argument("--random", type=int, default=8000, help="dictionary words to try besides the near-rhymes")
     ap.add_argument("--out", type=Path, default=HARD_NEGATIVES_YAML)
+    ap.add_argument("--replace", action="store_true", help="start a new list instead of appending a run")
     args = ap.parse_args(argv)
     if not (args.model / "am" / "final.mdl").exists():
         raise SystemExit(f"{args.model}: not a model directory (no am/final.mdl)")
+    runs = [] if args.replace or not args.out.exists() else read_runs(args.out)
     manifest_file = args.model / "manifest.json"
     manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
     vocab = load_vocabulary()
     words = candidates(vocab, args.random)
     t0 = time.time()
     found = mine(args.model, words, MINE_PLAN)
-    header = ("# Hard negatives: words `python -m models.build.mine` heard as a vocabulary phrase at least once\n"
-              "# (training voices, clean and at 10 dB). The build trains them as unknown speech (kind \"hard\").\n")
-    body = {"mined_with": {"model": args.model.name, "recipe_version": manifest.get("recipe_version"),
-                           "seed": MINE_SEED, "candidates": len(words), "decoded": len(words) * len(CONDITIONS),
-                           "seconds": round(time.time() - t0)},
-            "words": found}
-    tmp = args.out.with_name(args.out.name + ".tmp")      # a failed write leaves the old list whole
-    tmp.write_text(header + yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=120))
-    tmp.replace(args.out)
-    print(f"{len(found)} of {len(words)} words heard as phrases -> {args.out}")
+    runs.append({"mined_with": {"model": args.model.name, "recipe_version": manifest.get("recipe_version"),
+                                "seed": MINE_SEED, "candidates": len(words), "decoded": len(words) * len(CONDITIONS),
+                                "seconds": round(time.time() - t0)},
+                 "words": found})
+    write_runs(args.out, runs)
+    print(f"{len(found)} of {len(words)} words heard as phrases; run {len(runs)} of {args.out}")
     return 0
+
+
+def write_runs(path: Path, runs: list[dict]) -> None:
+    header = ("# Hard negatives: words `python -m models.build.mine` heard as a vocabulary phrase at least once\n"
+              "# (training voices, clean and at 10 dB), one run per mining model. The build trains them as\n"
+              "# unknown speech (kind \"hard\"), each word once per run that heard it.\n")
+    tmp = path.with_name(path.name + ".tmp")      # a failed write leaves the old list whole
+    tmp.write_text(header + yaml.safe_dump({"runs": runs}, sort_keys=False, allow_unicode=True, width=120))
+    tmp.replace(path)
 
 
 if __name__ == "__main__":
