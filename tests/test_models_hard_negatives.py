@@ -14,8 +14,8 @@ import pytest
 from models.answer_model import model_path
 from models.build.corpus import heldout_oov_candidates, load_vocabulary, sounds_like_vocabulary
 from models.build.data import DataPlan, make_texts, negative_pool
-from models.build.mine import (HARD_NEGATIVES_YAML, HardNegativesError, candidates, load_hard_negatives, mine,
-                               read_runs, write_runs)
+from models.build.mine import (HARD_NEGATIVES_YAML, HardNegativesError, candidates, check_new_network,
+                               load_hard_negatives, mine, network_id, read_runs, write_runs)
 
 
 def test_words_that_are_a_vocabulary_word_in_some_accent_are_found() -> None:
@@ -51,6 +51,15 @@ def test_a_word_is_drawn_once_per_run_that_heard_it(tmp_path: Path) -> None:
                       {"mined_with": {"recipe_version": "9"}, "words": {"hope": ["help"], "acclaim": ["explain"]}}])
     assert load_hard_negatives(path, load_vocabulary()) == ["acclaim", "hope", "hope", "swipe"]
     assert not path.with_name("hard.yaml.tmp").exists()
+
+
+def test_mining_the_same_network_twice_is_refused(tmp_path: Path) -> None:
+    network = network_id(model_path())
+    runs = [{"mined_with": {"recipe_version": "8"}, "words": {"hope": ["help"]}}]
+    check_new_network(runs, network, tmp_path / "hard.yaml")           # an older run without a hash
+    runs.append({"mined_with": {"network_sha256": network}, "words": {"swipe": ["sure"]}})
+    with pytest.raises(HardNegativesError, match="run 2 was already mined with this network"):
+        check_new_network(runs, network, tmp_path / "hard.yaml")
 
 
 RUN = "runs:\n- mined_with: {}\n  words:\n"

@@ -116,7 +116,7 @@ def read_runs(path: Path) -> list[dict]:
     runs = data.get("runs") if isinstance(data, dict) else None
     if not isinstance(runs, list) or not runs:
         raise HardNegativesError(f"{path}: no `runs` list (each run: mined_with, and words: {{word: [what the "
-                                 "model heard]}}); run `python -m models.build.mine --replace` to write a new file")
+                                 "model heard]}); run `python -m models.build.mine --replace` to write a new file")
     for i, run in enumerate(runs, 1):
         words = run.get("words") if isinstance(run, dict) else None
         if not isinstance(words, dict) or not words:
@@ -148,7 +148,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if not (args.model / "am" / "final.mdl").exists():
         raise SystemExit(f"{args.model}: not a model directory (no am/final.mdl)")
-    runs = [] if args.replace or not args.out.exists() else read_runs(args.out)
+    network = network_id(args.model)
+    try:
+        runs = [] if args.replace or not args.out.exists() else read_runs(args.out)
+        check_new_network(runs, network, args.out)
+    except HardNegativesError as e:
+        raise SystemExit(f"models.build.mine: {e}") from None
     manifest_file = args.model / "manifest.json"
     manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
     vocab = load_vocabulary()
@@ -156,12 +161,27 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     found = mine(args.model, words, MINE_PLAN)
     runs.append({"mined_with": {"model": args.model.name, "recipe_version": manifest.get("recipe_version"),
+                                "network_sha256": network,
                                 "seed": MINE_SEED, "candidates": len(words), "decoded": len(words) * len(CONDITIONS),
                                 "seconds": round(time.time() - t0)},
                  "words": found})
     write_runs(args.out, runs)
     print(f"{len(found)} of {len(words)} words heard as phrases; run {len(runs)} of {args.out}")
     return 0
+
+
+def network_id(model_dir: Path) -> str:
+    """sha256 of the model's network (am/final.mdl): what a mining run is a run *of*."""
+    import hashlib
+    return hashlib.sha256((model_dir / "am" / "final.mdl").read_bytes()).hexdigest()
+
+
+def check_new_network(runs: list[dict], network: str, path: Path) -> None:
+    """A second run with the same network would only double its words' weight: refuse it."""
+    for i, run in enumerate(runs, 1):
+        if run.get("mined_with", {}).get("network_sha256") == network:
+            raise HardNegativesError(f"{path}: run {i} was already mined with this network (am/final.mdl "
+                                     f"sha256 {network[:12]}...); mine with a newer model, or pass --replace")
 
 
 def write_runs(path: Path, runs: list[dict]) -> None:
