@@ -172,14 +172,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def network_id(model_dir: Path) -> str:
     """sha256 of the model's network (am/final.mdl): what a mining run is a run *of*."""
-    import hashlib
-    return hashlib.sha256((model_dir / "am" / "final.mdl").read_bytes()).hexdigest()
+    from models.answer_model import sha256_file
+    return sha256_file(model_dir / "am" / "final.mdl")
 
 
 def check_new_network(runs: list[dict], network: str, path: Path) -> None:
     """A second run with the same network would only double its words' weight: refuse it."""
     for i, run in enumerate(runs, 1):
-        if run.get("mined_with", {}).get("network_sha256") == network:
+        if (run.get("mined_with") or {}).get("network_sha256") == network:
             raise HardNegativesError(f"{path}: run {i} was already mined with this network (am/final.mdl "
                                      f"sha256 {network[:12]}...); mine with a newer model, or pass --replace")
 
