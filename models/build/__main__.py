@@ -322,11 +322,44 @@ class Trained:
     training_data: dict
 
 
+def jobs_key(jobs) -> str:
+    """What the training speech is made from (seed, voice and texts of every job): equal keys, equal speech."""
+    import hashlib
+    import pickle
+    return hashlib.sha256(pickle.dumps([(j.seed, repr(j.voice), j.texts, j.kinds) for j in jobs])).hexdigest()
+
+
+def synthesise(jobs, reuse: Path | None) -> list[Utt]:
+    """The training speech, synthesised and augmented; with `reuse`, loaded from that file when an
+    earlier build with the same jobs saved it there, else saved there. Lets two training settings
+    be compared on identical speech without half an hour of synthesis each (not for shipped builds:
+    the one-hour recipe synthesises from nothing)."""
+    import pickle
+    key = jobs_key(jobs)
+    if reuse is not None and reuse.exists():
+        with reuse.open("rb") as f:
+            saved_key, utts = pickle.load(f)
+        if saved_key != key:
+            raise SystemExit(f"{reuse}: saved by a build with other training texts or voices "
+                             "(different seed, vocabulary or data plan); delete it or choose another file")
+        log(f"training speech reused from {reuse} ({len(utts)} utterances)")
+        return utts
+    utts = run_jobs(jobs, workers=2, desc="synthesise+augment")
+    if reuse is not None:
+        reuse.parent.mkdir(parents=True, exist_ok=True)
+        tmp = reuse.with_name(reuse.name + ".part")
+        with tmp.open("wb") as f:
+            pickle.dump((key, utts), f, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.replace(reuse)
+        log(f"training speech saved to {reuse}")
+    return utts
+
+
 def train(recipe: Recipe, seed: int, jobs, lex: Lexicon, pdf: dict[str, int], phones: list[str],
-          work: Path) -> Trained:
+          work: Path, reuse_data: Path | None = None) -> Trained:
     """Synthesise and augment the training speech, then flat-start, train and realign the network."""
     np_rng = np.random.default_rng(seed)
-    utts = run_jobs(jobs, workers=2, desc="synthesise+augment")
+    utts = synthesise(jobs, reuse_data)
     seqs = [align_sequence(u.words, lex, pdf) for u in utts]
     labels, keep = [], []
     for i, u in enumerate(utts):
@@ -343,7 +376,7 @@ def train(recipe: Recipe, seed: int, jobs, lex: Lexicon, pdf: dict[str, int], ph
     log(f"training data: {len(utts)} utterances, {hours:.2f} h")
     import torch
     torch.manual_seed(seed)
-    model = make_model(NUM_CEPS, len(phones), recipe.train.hidden, recipe.train.dropout)
+    model = make_model(NUM_CEPS, len(phones), recipe.train.hidden, recipe.train.dropout, recipe.train.bottleneck)
     set_input_norm(model, feats)
     cfg = recipe.specaug      # each batch perturbed afresh, then normalised as libvosk does
     transform = None if cfg is None else (lambda f, r: online_cmn(perturb(r, f, cfg), cmvn.mean))
@@ -398,7 +431,7 @@ def load_trained(work: Path, num_units: int, recipe: Recipe) -> Trained:
         raise SystemExit(f"{work}: no earlier build to re-tune (missing {', '.join(missing)}); "
                          "run without --retune first")
     import torch
-    model = make_model(NUM_CEPS, num_units, recipe.train.hidden, recipe.train.dropout)
+    model = make_model(NUM_CEPS, num_units, recipe.train.hidden, recipe.train.dropout, recipe.train.bottleneck)
     try:
         model.load_state_dict(torch.load(work / "network.pt"))
     except RuntimeError as e:
@@ -412,7 +445,7 @@ def load_trained(work: Path, num_units: int, recipe: Recipe) -> Trained:
 
 
 def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Path | None = None,
-          human_train: Path | None = None) -> dict:
+          human_train: Path | None = None, reuse_data: Path | None = None) -> dict:
     t_start = time.time()
     recipe = TINY if tiny else FULL
     rng = random.Random(seed)
@@ -449,7 +482,7 @@ def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Pat
         trained = load_trained(work, len(phones), recipe)
         log(f"re-tuning the network in {work} (no synthesis, no training)")
     else:
-        trained = train(recipe, seed, jobs, lex, pdf, phones, work)
+        trained = train(recipe, seed, jobs, lex, pdf, phones, work, reuse_data)
     layers, raw_priors, cmvn = trained.layers, trained.raw_priors, trained.cmvn
     dev = dev_audio(vocab, seed, recipe.dev_utterances, negatives, recipe.plan)
     human = human_dev_audio(human_dev, vocab) if human_dev else []
@@ -495,7 +528,8 @@ def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Pat
         "features": {"mfcc": "conf/mfcc.conf", "online_cmn": "am/global_cmvn.stats (Kaldi defaults: "
                      "600-frame causal window, 200 frames of global mean while shorter)",
                      "specaug": asdict(recipe.specaug) if recipe.specaug else None},
-        "network": {"hidden": recipe.train.hidden, "epochs": list(recipe.epochs),
+        "network": {"hidden": recipe.train.hidden, "bottleneck": recipe.train.bottleneck,
+                    "epochs": list(recipe.epochs),
                     "parameters": int(sum(layer.weight.size + layer.bias.size for layer in layers))},
         "dev": {"accuracy": best_dev["dev_accuracy"], "oov_rejection": best_dev["dev_oov_rejection"],
                 "rejection_floor": recipe.rejection_floor,
@@ -524,8 +558,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--human-train", type=Path, metavar="DIR",
                     help="also train on real recordings from a `python -m bench.human_speech` folder (speakers "
                          f"{', '.join(HUMAN_TRAIN_SPEAKERS)} only; never a dev or test speaker)")
+    ap.add_argument("--reuse-data", type=Path, metavar="FILE",
+                    help="save the synthesised training speech to FILE, or train on it if an earlier build with "
+                         "the same texts and voices saved it there (compare training settings; ~1 GB)")
     args = ap.parse_args(argv)
-    build(args.out, args.seed, args.tiny, args.retune, args.human_dev, args.human_train)
+    build(args.out, args.seed, args.tiny, args.retune, args.human_dev, args.human_train, args.reuse_data)
     return 0
 
 

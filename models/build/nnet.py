@@ -5,6 +5,11 @@ Layout (offsets in 10 ms input frames; every layer after the first runs at the 3
 as libvosk evaluates it with --frame-subsampling-factor=3):
   tdnn1 Append(-2..2) of MFCC   tdnn2 (-3,0,3)   tdnn3 (-3,0,3)   tdnn4 (-6,0,6)   tdnn5 (-6,0,6)
   output affine -> log-softmax over phones.   Context: 20 frames (200 ms) each side.
+With a bottleneck (TDNN-F style, `TrainConfig.bottleneck`), tdnn2-5 are each factorised into a
+linear map from the spliced frames down to `bottleneck` dimensions (no bias, no ReLU) and an affine
+back up to `hidden` with ReLU: about the same multiply-adds as a plain layer of width
+sqrt(hidden * bottleneck * 4 / 3), but `hidden` units wide (Povey et al., Interspeech 2018, without
+the semi-orthogonal constraint or the skip connections).
 BatchNorm after each ReLU is used in training only and folded into the next affine for export;
 the input mean/variance normalisation is folded into the first affine.
 """
@@ -30,6 +35,19 @@ class TrainConfig:
     label_smoothing: float = 0.05
     dropout: float = 0.0          # on hidden layers, training only (0.1 measured worse on held-out voices)
     threads: int = 2
+    bottleneck: int = 0           # > 0: factorised tdnn2-5 (hidden -> bottleneck -> hidden); 0: plain TDNN
+    bf16: bool = True             # bfloat16 matrix products in training where the CPU has them natively
+
+
+def bf16_native() -> bool:
+    """Does this CPU multiply bfloat16 in hardware (AVX512-BF16 or AMX)? There, autocast training
+    runs ~2.2x faster than float32 (measured on a 2-core EPYC: 0.27 vs 0.59 s per 12,000-frame
+    batch of the 384-wide TDNN); elsewhere bfloat16 is emulated and slower, so float32 is kept."""
+    torch = _torch()
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def _torch():
@@ -37,21 +55,32 @@ def _torch():
     return torch
 
 
-def make_model(input_dim: int, num_pdfs: int, hidden: int, dropout: float = 0.0):
+def make_model(input_dim: int, num_pdfs: int, hidden: int, dropout: float = 0.0, bottleneck: int = 0):
+    """The TDNN (plain, or factorised when `bottleneck` > 0). `convs` run in order; `relu[i]` says
+    whether conv i is followed by ReLU and BatchNorm (`norms` holds one per such conv, in order, so
+    a plain network's parameter names are the same as before bottlenecks existed)."""
     torch = _torch()
     nn = torch.nn
 
     class TDNN(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.convs = nn.ModuleList([
-                nn.Conv1d(input_dim, hidden, 5, stride=3),
-                nn.Conv1d(hidden, hidden, 3),
-                nn.Conv1d(hidden, hidden, 3),
-                nn.Conv1d(hidden, hidden, 3, dilation=2),
-                nn.Conv1d(hidden, hidden, 3, dilation=2),
-            ])
-            self.norms = nn.ModuleList([nn.BatchNorm1d(hidden) for _ in self.convs])
+            convs = [nn.Conv1d(input_dim, hidden, 5, stride=3)]
+            self.offsets = [OFFSETS[0]]
+            self.relu = [True]
+            for offsets in OFFSETS[1:]:
+                dilation = offsets[-1] // 3
+                if bottleneck:
+                    convs += [nn.Conv1d(hidden, bottleneck, 3, dilation=dilation, bias=False),
+                              nn.Conv1d(bottleneck, hidden, 1)]
+                    self.offsets += [offsets, [0]]
+                    self.relu += [False, True]
+                else:
+                    convs.append(nn.Conv1d(hidden, hidden, 3, dilation=dilation))
+                    self.offsets.append(offsets)
+                    self.relu.append(True)
+            self.convs = nn.ModuleList(convs)
+            self.norms = nn.ModuleList([nn.BatchNorm1d(hidden) for r in self.relu if r])
             self.out = nn.Conv1d(hidden, num_pdfs, 1)
             self.drop = nn.Dropout(dropout)
             self.register_buffer("mean", torch.zeros(input_dim))
@@ -59,9 +88,12 @@ def make_model(input_dim: int, num_pdfs: int, hidden: int, dropout: float = 0.0)
 
         def forward(self, x):            # x: (B, T+2*CONTEXT, D) replicate-padded
             x = ((x - self.mean) / self.std).transpose(1, 2)
-            for conv, norm in zip(self.convs, self.norms):
-                x = self.drop(norm(torch.relu(conv(x))))
-            return torch.log_softmax(self.out(x), dim=1).transpose(1, 2)   # (B, n_out, P)
+            norms = iter(self.norms)
+            for conv, relu in zip(self.convs, self.relu):
+                x = conv(x)
+                if relu:
+                    x = self.drop(next(norms)(torch.relu(x)))
+            return torch.log_softmax(self.out(x).float(), dim=1).transpose(1, 2)   # (B, n_out, P)
 
     return TDNN()
 
@@ -115,13 +147,14 @@ def train_epochs(model, feats: list[np.ndarray], labels: list[np.ndarray], epoch
     from tqdm import tqdm
     torch = _torch()
     torch.set_num_threads(cfg.threads)
+    bf16 = cfg.bf16 and bf16_native()
     opt = torch.optim.Adam(model.parameters(), lr=lr_range[0], weight_decay=1e-6)
     lengths = [len(f) for f in feats]
     plan = [batches(lengths, cfg.batch_frames, rng) for _ in range(epochs)]
     total = sum(len(p) for p in plan)
     step, loss_avg = 0, float("nan")
     model.train()
-    bar = tqdm(total=total, desc=desc, unit="batch")
+    bar = tqdm(total=total, desc=desc + (" (bf16)" if bf16 else ""), unit="batch")
     for ep in range(epochs):
         for b in plan[ep]:
             frac = step / max(1, total - 1)
@@ -132,7 +165,8 @@ def train_epochs(model, feats: list[np.ndarray], labels: list[np.ndarray], epoch
             y = np.full((len(b), n), -100, np.int64)
             for k, i in enumerate(b):
                 y[k, : len(labels[i])] = labels[i]
-            logp = model(x)[:, :n]
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                logp = model(x)[:, :n]
             loss = torch.nn.functional.nll_loss(logp.reshape(-1, logp.shape[-1]), torch.from_numpy(y).reshape(-1),
                                                 ignore_index=-100)
             if cfg.label_smoothing > 0:
@@ -166,26 +200,38 @@ def log_posteriors(model, feats: list[np.ndarray], max_frames: int = 30000) -> l
 
 
 def export_layers(model) -> list[Layer]:
-    """Fold input normalisation and BatchNorms into plain affine layers (offset-major columns)."""
+    """Fold input normalisation and BatchNorms into plain affine layers (offset-major columns).
+    A factorised layer exports as two: `tdnnN.linear` (no bias, no ReLU) and `tdnnN` (ReLU)."""
     convs = list(model.convs) + [model.out]
+    relus = list(model.relu) + [False]
+    offsets_of = list(model.offsets) + [[0]]
     layers: list[Layer] = []
     scale = (1.0 / model.std).detach().numpy().astype(np.float64)
     shift = (-model.mean / model.std).detach().numpy().astype(np.float64)
+    norms = iter(model.norms)
+    n = 0
     for li, conv in enumerate(convs):
         w = conv.weight.detach().numpy().astype(np.float64)       # (out, in, k)
-        b = conv.bias.detach().numpy().astype(np.float64)
+        b = np.zeros(w.shape[0]) if conv.bias is None else conv.bias.detach().numpy().astype(np.float64)
         b = b + np.einsum("oik,i->o", w, shift)
         w = w * scale[None, :, None]
-        if li < len(model.convs):
-            bn = model.norms[li]
+        if relus[li]:
+            bn = next(norms)
             s = (bn.weight / (bn.running_var + bn.eps).sqrt()).detach().numpy().astype(np.float64)
             scale = s
             shift = (bn.bias.detach().numpy() - bn.running_mean.detach().numpy() * s).astype(np.float64)
-        offsets = OFFSETS[li] if li < len(OFFSETS) else [0]
+        else:
+            scale, shift = np.ones(w.shape[0]), np.zeros(w.shape[0])
+        if li == len(convs) - 1:
+            name = "output.affine"
+        elif relus[li]:
+            n += 1
+            name = f"tdnn{n}"
+        else:
+            name = f"tdnn{n + 1}.linear"
         mat = np.transpose(w, (0, 2, 1)).reshape(w.shape[0], -1)
-        layers.append(Layer(name=f"tdnn{li + 1}" if li < len(OFFSETS) else "output.affine",
-                            input="", offsets=offsets, weight=mat.astype(np.float32), bias=b.astype(np.float32),
-                            relu=li < len(OFFSETS)))
+        layers.append(Layer(name=name, input="", offsets=offsets_of[li], weight=mat.astype(np.float32),
+                            bias=b.astype(np.float32), relu=relus[li]))
     return layers
 
 
