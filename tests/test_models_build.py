@@ -6,6 +6,7 @@ the real vosk.Model / KaldiRecognizer.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,9 +24,11 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny") / "model"
-    r = subprocess.run([sys.executable, "-m", "models.build", "--tiny", "--seed", "5", "--out", str(out)],
+    r = subprocess.run([sys.executable, "-m", "models.build", "--tiny", "--seed", "5", "--out", str(out),
+                        "--reuse-data", str(out.parent / "speech.pkl")],
                        cwd=REPO, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
+    assert "training speech saved to" in r.stderr
     return out
 
 
@@ -246,3 +249,49 @@ def test_tiny_build_scores_answers_against_a_garbage_only_graph(tiny_model: Path
     assert all(h.margin is not None and h.margin > 5.0 for h in heard[:2]), [h.margin for h in heard]
     assert all(h.confidence == pytest.approx(min(1.0, cal.confidence(h.margin)), abs=1e-5) for h in heard[:2])
     assert heard[2].text == "[unk]" and heard[2].margin is not None and abs(heard[2].margin) < 5.0
+
+
+def test_reuse_data_trains_on_the_saved_speech_and_refuses_other_texts(tiny_model: Path, tmp_path: Path) -> None:
+    saved = tiny_model.parent / "speech.pkl"
+    r = subprocess.run([sys.executable, "-m", "models.build", "--tiny", "--seed", "5", "--out", str(tmp_path / "m"),
+                        "--reuse-data", str(saved)], cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert f"training speech reused from {saved}" in r.stderr and "synthesise+augment" not in r.stderr
+    assert load_manifest(tmp_path / "m")["training_data"] == load_manifest(tiny_model)["training_data"]
+    other = subprocess.run([sys.executable, "-m", "models.build", "--tiny", "--seed", "6", "--out", str(tmp_path / "o"),
+                            "--reuse-data", str(saved)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert other.returncode != 0
+    assert str(saved) in other.stderr and "other training texts or voices" in other.stderr
+    assert "Traceback" not in other.stderr
+
+
+def test_a_factorised_network_decodes_in_libvosk_as_its_plain_twin(tiny_model: Path, tmp_path: Path) -> None:
+    """Bottleneck layers export as two nnet3 affines (`tdnnN.linear`, then `tdnnN`): a factorised
+    network that computes the same function as the built one must make libvosk hear the same words
+    with the same path likelihoods."""
+    import vosk
+    twin = tmp_path / "twin"
+    r = subprocess.run([sys.executable, str(REPO / "tests" / "factorised_twin.py"), str(tiny_model), str(twin)],
+                       cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads(r.stdout.splitlines()[-1])[1:3] == ["tdnn2.linear", "tdnn2"]
+    assert (twin / "am" / "final.mdl").read_bytes() != (tiny_model / "am" / "final.mdl").read_bytes()
+    vosk.SetLogLevel(-1)
+    texts = ["yes", "no", "stop", "yesterday", "the weather is nice"]
+    waves = [eval_condition(np.random.default_rng(i), x, snr_db=[None, 10.0][i % 2])
+             for i, x in enumerate(synth_many(Voice("espeak", "en-us", "m3"), texts))]
+
+    def heard(model_dir: Path) -> list[tuple[str, float]]:
+        model = vosk.Model(str(model_dir))
+        out = []
+        for x in waves:
+            rec = vosk.KaldiRecognizer(model, 16000)
+            rec.SetMaxAlternatives(1)
+            rec.AcceptWaveform(np.clip(x, -32768, 32767).astype("<i2").tobytes())
+            best = json.loads(rec.FinalResult())["alternatives"][0]
+            out.append((best["text"], float(best["confidence"])))
+        return out
+
+    plain, factorised = heard(tiny_model), heard(twin)
+    assert [t for t, _ in factorised] == [t for t, _ in plain]
+    assert np.allclose([c for _, c in factorised], [c for _, c in plain], rtol=1e-3, atol=0.05)
