@@ -272,7 +272,8 @@ def test_a_factorised_network_decodes_in_libvosk_as_its_plain_twin(tiny_model: P
     import vosk
     twin = tmp_path / "twin"
     r = subprocess.run([sys.executable, str(REPO / "tests" / "factorised_twin.py"), str(tiny_model), str(twin)],
-                       cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+                       cwd=REPO, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "PYTHONPATH": str(REPO)})
     assert r.returncode == 0, r.stderr[-3000:]
     assert json.loads(r.stdout.splitlines()[-1])[1:3] == ["tdnn2.linear", "tdnn2"]
     assert (twin / "am" / "final.mdl").read_bytes() != (tiny_model / "am" / "final.mdl").read_bytes()

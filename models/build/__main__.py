@@ -28,7 +28,7 @@ from models.build.mine import HARD_NEGATIVES_YAML, load_hard_negatives
 from models.build import kaldi_format as kf
 from models.build.features import NUM_CEPS, mfcc_conf_text, online_cmn
 from models.build.specaug import SpecAugConfig, perturb
-from models.build.nnet import (TrainConfig, export_layers, forward_exported, log_posteriors, make_model,
+from models.build.nnet import (TrainConfig, bf16_native, export_layers, forward_exported, log_posteriors, make_model,
                                num_outputs, set_input_norm, train_epochs, viterbi_align)
 from voice.recognizer import contains_phrase
 
@@ -411,6 +411,7 @@ def train(recipe: Recipe, seed: int, jobs, lex: Lexicon, pdf: dict[str, int], ph
         "kinds": {k: sum(u.kind == k for u in utts) for k in sorted({u.kind for u in utts})},
         "voices": sorted({u.voice.split("+")[0] for u in utts}),
         "voice_settings": len({u.voice for u in utts}),
+        "bfloat16": recipe.train.bf16 and bf16_native(),     # autocast training (nnet.bf16_native)
         "recorded": {"utterances": sum(u.voice.startswith("recorded") for u in utts),
                      "speakers": sorted({u.voice.split(":", 1)[-1] for u in utts if u.voice.startswith("recorded")})},
         "augmentation": asdict(recipe.plan) | {"augment": "speed 0.88-1.12, reverb, phone/mic colouring, "
