@@ -8,7 +8,9 @@ speech through libvosk -> manifest.json. Same seed, same machine -> same model.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import pickle
 import random
 import shutil
 import sys
@@ -326,8 +328,6 @@ class Trained:
 
 def jobs_key(jobs) -> str:
     """What the training speech is made from (seed, voice and texts of every job): equal keys, equal speech."""
-    import hashlib
-    import pickle
     return hashlib.sha256(pickle.dumps([(j.seed, repr(j.voice), j.texts, j.kinds) for j in jobs])).hexdigest()
 
 
@@ -336,7 +336,6 @@ def synthesise(jobs, reuse: Path | None) -> list[Utt]:
     earlier build with the same jobs saved it there, else saved there. Lets two training settings
     be compared on identical speech without half an hour of synthesis each (not for shipped builds:
     the one-hour recipe synthesises from nothing)."""
-    import pickle
     key = jobs_key(jobs)
     if reuse is not None and reuse.exists():
         with reuse.open("rb") as f:
