@@ -297,3 +297,37 @@ def test_a_factorised_network_decodes_in_libvosk_as_its_plain_twin(tiny_model: P
     plain, factorised = heard(tiny_model), heard(twin)
     assert [t for t, _ in factorised] == [t for t, _ in plain]
     assert np.allclose([c for _, c in factorised], [c for _, c in plain], rtol=1e-3, atol=0.05)
+
+
+def test_training_scores_the_graphs_libvosk_decodes(tiny_model: Path, tmp_path: Path) -> None:
+    """Discriminative training (models.build.discriminative) scores an utterance on the phrase loop
+    and the garbage loop that libvosk searches: its best path must be libvosk's best path, with the
+    same likelihood and the same decision (phrase or [unk]); the forward sum can only add paths; and
+    the boosted MMI loss must push an answer's margin over garbage up and unknown speech's down."""
+    import vosk
+    texts = ["yes", "the weather is nice", "no", "stop", "yesterday", "no", "stop it now"]
+    voices = [Voice("espeak", "en-us", "m3"), Voice("espeak", "en", "f2")]
+    waves = [np.clip(eval_condition(np.random.default_rng(i), x, snr_db=[None, 20.0][i % 2]), -32768, 32767)
+             .astype(np.int16)
+             for i, x in enumerate(synth_many(voices[0], texts[:4]) + synth_many(voices[1], texts[4:]))]
+    np.savez(tmp_path / "waves.npz", **{f"w{i}": w for i, w in enumerate(waves)})
+    r = subprocess.run([sys.executable, str(REPO / "tests" / "graph_scores.py"), str(tiny_model),
+                        str(tmp_path / "waves.npz"), "yes"],
+                       cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = json.loads(r.stdout.splitlines()[-1])
+    vosk.SetLogLevel(-1)
+    model = vosk.Model(str(tiny_model))
+    for w, s in zip(waves, got["scores"]):
+        rec = vosk.KaldiRecognizer(model, 16000)
+        rec.SetMaxAlternatives(1)
+        rec.AcceptWaveform(w.tobytes())
+        raw = rec.FinalResult()
+        text = json.loads(raw)["alternatives"][0]["text"]
+        best = max(s["phrases_viterbi"], s["garbage_viterbi"])
+        assert best_log_likelihood(raw) == pytest.approx(best, abs=0.5), (text, s)
+        assert (text == "[unk]") == (s["garbage_viterbi"] > s["phrases_viterbi"]), (text, s)
+        assert s["phrases_forward"] >= s["phrases_viterbi"] - 1e-3
+        assert s["garbage_forward"] >= s["garbage_viterbi"] - 1e-3
+    up, down = got["answer"]["margins"], got["unknown"]["margins"]
+    assert up[-1] > up[0] and down[-1] < down[0], got

@@ -22,6 +22,7 @@ import numpy as np
 
 from models.build import RECIPE_VERSION
 from models.build.corpus import CONTEXTS, GARBAGE_CONTEXT, Vocabulary, load_vocabulary
+from models.build.discriminative import MmiConfig
 from models.build.data import (DataPlan, Recording, Utt, make_jobs, near_rhyme_pool, negative_pool, recorded_jobs,
                                run_jobs)
 from models.build.graph import GraphCosts, build_hclg
@@ -47,6 +48,12 @@ class Recipe:
     word_units: bool = True          # vocabulary words get their own phone units (see units_lexicon)
     specaug: SpecAugConfig | None = SpecAugConfig()   # fresh spectral perturbation of every batch
     rejection_floor: float = 0.92    # development OOV speech the chosen tuning must reject (choose)
+    mmi: MmiConfig | None = None     # discriminative stage after cross-entropy (discriminative.py)
+    # the tuner's grid (tune_costs): every combination is decoded on the development set
+    prior_scales: tuple[float, ...] = (0.3, 0.5, 0.8)
+    phrase_costs: tuple[float, ...] = (1.0,)
+    unk_costs: tuple[float, ...] = (0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0)
+    next_phrase_costs: tuple[float, ...] = (0.0, 2.0, 4.0, 8.0)
 
 
 # Recipe 9: 28,000 texts; Kokoro-82M 20% (24 voices, half of them blends of two), RHVoice 8%, Piper
@@ -58,17 +65,21 @@ class Recipe:
 # two-phrase answers, at a development rejection floor of 0.95 (recipe 8: 0.92): the hard negatives
 # moved rejection into the network, and at 0.92 the tuner spent all of it on acceptance (finding
 # 21). The manifest's `confidence` calibrates answers against the garbage-only graph (finding 18).
-# Trained in float32 as shipped: bfloat16 (TrainConfig.bf16) trains the same curve in half the time
-# but is a different build (finding 27), so the recipe that reproduces the shipped model keeps it off.
+# Recipe 10 = recipe 9's data, trained in bfloat16 where the CPU has it (finding 27: the same curve
+# in half the time), then a discriminative stage (discriminative.py: boosted MMI against the phrase
+# and garbage loops the decoder searches; finding 29), which moves answers away from garbage and
+# unknown speech toward it. The MMI network accepts more at recipe 9's tuning point, so the tuner's
+# grid reaches stricter points through the phrase cost (up to 10; recipe 9's grid ended at 1).
 FULL = Recipe(plan=DataPlan(utterances=28000, copies=2, festival_share=0.35, piper_share=0.15,
                             mbrola_share=0.15, pico_share=0.06, rhvoice_share=0.08, kokoro_share=0.20,
                             kinds=(("inv", 0.5), ("mix", 0.1), ("oov", 0.2), ("hard", 0.06), ("sent", 0.14))),
-              dev_utterances=240, train=TrainConfig(hidden=384, bf16=False), epochs=(2, 2, 6), intents=None,
-              rejection_floor=0.95)
+              dev_utterances=240, train=TrainConfig(hidden=384), epochs=(2, 2, 6), intents=None,
+              rejection_floor=0.95, mmi=MmiConfig(epochs=2, boost=8.0),
+              phrase_costs=(1.0, 2.0, 4.0, 6.0, 8.0, 10.0), unk_costs=(0.5, 1.0, 2.0, 4.0), next_phrase_costs=(8.0,))
 TINY = Recipe(plan=DataPlan(utterances=600, copies=2, festival_share=0.0,
                             kinds=(("inv", 0.6), ("oov", 0.25), ("sent", 0.15))),
               dev_utterances=45, train=TrainConfig(hidden=128, batch_frames=4000), epochs=(4, 6),
-              intents=("yes", "no", "stop"))
+              intents=("yes", "no", "stop"), mmi=MmiConfig(epochs=1))
 
 
 def log(msg: str) -> None:
@@ -357,8 +368,9 @@ def synthesise(jobs, reuse: Path | None) -> list[Utt]:
 
 
 def train(recipe: Recipe, seed: int, jobs, lex: Lexicon, pdf: dict[str, int], phones: list[str],
-          work: Path, reuse_data: Path | None = None) -> Trained:
-    """Synthesise and augment the training speech, then flat-start, train and realign the network."""
+          work: Path, reuse_data: Path | None = None, phrases: list[str] = (), garbage: list[str] = ()) -> Trained:
+    """Synthesise and augment the training speech, then flat-start, train and realign the network;
+    with `recipe.mmi`, finish with discriminative training against the `phrases` and `garbage` loops."""
     np_rng = np.random.default_rng(seed)
     utts = synthesise(jobs, reuse_data)
     seqs = [align_sequence(u.words, lex, pdf) for u in utts]
@@ -397,6 +409,16 @@ def train(recipe: Recipe, seed: int, jobs, lex: Lexicon, pdf: dict[str, int], ph
                      (lr0, lr0 * 0.1), desc=f"train stage {stage + 1}/{len(recipe.epochs)}", transform=transform)
     counts = np.bincount(np.concatenate(labels), minlength=len(phones)).astype(np.float64)
     raw_priors = floored_priors(counts)
+    if recipe.mmi is not None:
+        from models.build import discriminative as disc
+        m = recipe.mmi
+        refs = disc.references(utts, seqs, list(phrases), m)
+        log(f"discriminative stage: {sum(r is not None and not isinstance(r, str) for r in refs)} answers, "
+            f"{sum(r is None for r in refs)} unknown, {sum(isinstance(r, str) for r in refs)} cross-entropy only")
+        comp = disc.make_competition(list(phrases), lex.prons, pdf, list(garbage), raw_priors, m)
+        train_epochs(model, feats if transform is None else raw_feats, labels, m.epochs, recipe.train, np_rng,
+                     (m.lr, m.lr * 0.1), desc="discriminative (MMI)", transform=transform,
+                     extra_loss=disc.extra_loss(refs, comp, m))
     layers = export_layers(model)
     ref = forward_exported(layers, feats[0].astype(np.float32))
     got = log_posteriors(model, [feats[0]])[0]
@@ -484,7 +506,8 @@ def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Pat
         trained = load_trained(work, len(phones), recipe)
         log(f"re-tuning the network in {work} (no synthesis, no training)")
     else:
-        trained = train(recipe, seed, jobs, lex, pdf, phones, work, reuse_data)
+        trained = train(recipe, seed, jobs, lex, pdf, phones, work, reuse_data,
+                        phrases=vocab.all_phrases("all"), garbage=garbage)
     layers, raw_priors, cmvn = trained.layers, trained.raw_priors, trained.cmvn
     dev = dev_audio(vocab, seed, recipe.dev_utterances, negatives, recipe.plan)
     human = human_dev_audio(human_dev, vocab) if human_dev else []
@@ -493,9 +516,10 @@ def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Pat
     dev += human
     tmp = out.parent / (out.name + ".tuning")
     shutil.rmtree(tmp, ignore_errors=True)
-    grid = [(ps, GraphCosts(phrase_cost=1.0, unk_cost=u, unk_phone_cost=0.0, unk_with_phrases=False,
+    grid = [(ps, GraphCosts(phrase_cost=pc, unk_cost=u, unk_phone_cost=0.0, unk_with_phrases=False,
                             next_phrase_cost=n))
-            for ps in (0.3, 0.5, 0.8) for u in (0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0) for n in (0.0, 2.0, 4.0, 8.0)]
+            for ps in recipe.prior_scales for pc in recipe.phrase_costs for u in recipe.unk_costs
+            for n in recipe.next_phrase_costs]
     best_dev, tuning = tune_costs(tmp, vocab, lex, phone_ids, layers, raw_priors, phones, dev, grid, garbage, cmvn,
                                    recipe.rejection_floor)
     shutil.rmtree(tmp, ignore_errors=True)
@@ -531,7 +555,7 @@ def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Pat
                      "600-frame causal window, 200 frames of global mean while shorter)",
                      "specaug": asdict(recipe.specaug) if recipe.specaug else None},
         "network": {"hidden": recipe.train.hidden, "bottleneck": recipe.train.bottleneck,
-                    "epochs": list(recipe.epochs),
+                    "epochs": list(recipe.epochs), "mmi": asdict(recipe.mmi) if recipe.mmi else None,
                     "parameters": int(sum(layer.weight.size + layer.bias.size for layer in layers))},
         "dev": {"accuracy": best_dev["dev_accuracy"], "oov_rejection": best_dev["dev_oov_rejection"],
                 "rejection_floor": recipe.rejection_floor,

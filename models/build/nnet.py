@@ -138,11 +138,14 @@ def set_input_norm(model, feats: list[np.ndarray]) -> None:
 
 def train_epochs(model, feats: list[np.ndarray], labels: list[np.ndarray], epochs: int, cfg: TrainConfig,
                  rng: np.random.Generator, lr_range: tuple[float, float], desc: str,
-                 transform: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None) -> float:
+                 transform: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+                 extra_loss: Callable | None = None) -> float:
     """Cross-entropy training; learning rate decays log-linearly over the epochs. Returns last loss.
 
     `transform` (stored features, rng) -> network input is applied to every utterance each time it is
     used (feature-domain augmentation and normalisation); None feeds the stored features as they are.
+    `extra_loss(logp, utterance indices, output frames per utterance)` -> a loss per output frame to
+    add to the cross-entropy (discriminative training); logp is the batch's float32 log-posteriors.
     """
     from tqdm import tqdm
     torch = _torch()
@@ -152,7 +155,7 @@ def train_epochs(model, feats: list[np.ndarray], labels: list[np.ndarray], epoch
     lengths = [len(f) for f in feats]
     plan = [batches(lengths, cfg.batch_frames, rng) for _ in range(epochs)]
     total = sum(len(p) for p in plan)
-    step, loss_avg = 0, float("nan")
+    step, loss_avg, extra_avg = 0, float("nan"), float("nan")
     model.train()
     bar = tqdm(total=total, desc=desc + (" (bf16)" if bf16 else ""), unit="batch")
     for ep in range(epochs):
@@ -167,12 +170,17 @@ def train_epochs(model, feats: list[np.ndarray], labels: list[np.ndarray], epoch
                 y[k, : len(labels[i])] = labels[i]
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 logp = model(x)[:, :n]
+            logp = logp.float()
             loss = torch.nn.functional.nll_loss(logp.reshape(-1, logp.shape[-1]), torch.from_numpy(y).reshape(-1),
                                                 ignore_index=-100)
             if cfg.label_smoothing > 0:
                 mask = torch.from_numpy(y.reshape(-1) >= 0)
                 smooth = -logp.reshape(-1, logp.shape[-1])[mask].mean()
                 loss = (1 - cfg.label_smoothing) * loss + cfg.label_smoothing * smooth
+            if extra_loss is not None:
+                extra = extra_loss(logp, b, [num_outputs(lengths[i]) for i in b])
+                extra_avg = float(extra) if math.isnan(extra_avg) else 0.98 * extra_avg + 0.02 * float(extra)
+                loss = loss + extra
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -180,7 +188,7 @@ def train_epochs(model, feats: list[np.ndarray], labels: list[np.ndarray], epoch
             loss_avg = float(loss) if math.isnan(loss_avg) else 0.98 * loss_avg + 0.02 * float(loss)
             step += 1
             bar.update(1)
-            bar.set_postfix(loss=f"{loss_avg:.3f}")
+            bar.set_postfix(loss=f"{loss_avg:.3f}", **({"mmi": f"{extra_avg:.4f}"} if extra_loss else {}))
     bar.close()
     return loss_avg
 

@@ -1,0 +1,308 @@
+"""Discriminative training against the decoding graph's own competition (MMI on the answer graph).
+
+Frame cross-entropy teaches each 30 ms frame its unit, but the product decides per utterance: the
+best path through the phrase loop against the best path through the `[unk]` garbage loop
+(`graph.build_hclg` with `unk_with_phrases` false). Finding 26 (models/README.md) showed that this
+decision, not the choice of phrase, is where recipe 9 loses answers: a phrases-only decode is right
+97% of the time, the full graph 89.5%. This module scores whole utterances on the same two loops
+that libvosk searches, as differentiable forward sums over the network's pseudo-log-likelihoods
+(log-posterior minus log scaled prior, as libvosk computes them), so that training can raise the
+reference path against both:
+
+    answer:  loss = logsumexp(S_phrases, S_garbage + boost) - S_reference
+    unknown: loss = logsumexp(S_garbage, S_phrases + boost) - S_garbage
+
+S_reference is the forward score of the reference phrase sequence alone (optional silences around
+and between words, its phrase and next-phrase costs), S_phrases and S_garbage the forward scores of
+the two loops. It is maximum mutual information (Bahl et al. 1986; Povey's lattice-free MMI uses a
+phone loop as the denominator in the same way) with the decoding graph itself as the denominator
+and a boost (margin) between the two decisions, as in boosted MMI (Povey et al., ICASSP 2008).
+
+The loops are small (a few hundred emitting states), so each is held as a dense state-to-state
+matrix of arc weights and a frame is one matrix product in the scaled probability domain. The
+graph has no HMM transition probabilities (libvosk adds none): only the costs in `GraphCosts`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+INF = float("inf")
+
+
+@dataclass(frozen=True)
+class LoopGraph:
+    """A decoding (sub)graph as emitting states: a path enters at one state on the first frame, each
+    frame stays (cost 0) or moves along an arc, and ends in a final state. Costs are -log weights
+    (inf: no such arc)."""
+
+    units: np.ndarray     # (S,) network output (pdf) of each state
+    start: np.ndarray     # (S,) cost of being in the state on the first frame
+    trans: np.ndarray     # (S, S) cost of moving from state i to j between frames (diagonal: 0, the self-loop)
+    final: np.ndarray     # (S,) cost of ending in the state
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.units: list[int] = []
+        self.arcs: list[tuple[int, int, float]] = []
+        self.start: dict[int, float] = {}
+        self.final: dict[int, float] = {}
+
+    def state(self, unit: int) -> int:
+        self.units.append(unit)
+        return len(self.units) - 1
+
+    def arc(self, a: int, b: int, cost: float) -> None:
+        self.arcs.append((a, b, cost))
+
+    def graph(self) -> LoopGraph:
+        n = len(self.units)
+        trans = np.full((n, n), INF)
+        for a, b, c in self.arcs:
+            trans[a, b] = min(trans[a, b], c)
+        np.fill_diagonal(trans, 0.0)
+        start, final = np.full(n, INF), np.full(n, INF)
+        for s, c in self.start.items():
+            start[s] = c
+        for s, c in self.final.items():
+            final[s] = c
+        return LoopGraph(np.asarray(self.units, np.int64), start, trans, final)
+
+
+def phrase_graph(phrases: list[str], prons: dict[str, tuple[str, ...]], pdf: dict[str, int], sil: int,
+                 phrase_cost: float, next_phrase_cost: float) -> LoopGraph:
+    """The phrase loop of `build_hclg` (unk_with_phrases false): optional silence, a phrase, then any
+    number of (optional silence, next-phrase cost, phrase); optional silence between a phrase's words.
+    A path must hold at least one phrase (an all-silence utterance is neither answer nor unknown)."""
+    g = _Builder()
+    lead = g.state(sil)
+    g.start[lead] = 0.0
+    between = g.state(sil)
+    g.final[between] = 0.0
+    firsts, lasts = [], []
+    for phrase in phrases:
+        prev_word_last: int | None = None
+        first = None
+        for w in phrase.split():
+            states = [g.state(pdf[p]) for p in prons[w]]
+            for a, b in zip(states, states[1:]):
+                g.arc(a, b, 0.0)
+            if prev_word_last is None:
+                first = states[0]
+            else:
+                pause = g.state(sil)
+                g.arc(prev_word_last, states[0], 0.0)
+                g.arc(prev_word_last, pause, 0.0)
+                g.arc(pause, states[0], 0.0)
+            prev_word_last = states[-1]
+        firsts.append(first)
+        lasts.append(prev_word_last)
+    for f in firsts:
+        g.start[f] = phrase_cost
+        g.arc(lead, f, phrase_cost)
+        g.arc(between, f, next_phrase_cost + phrase_cost)
+        for last in lasts:
+            g.arc(last, f, next_phrase_cost + phrase_cost)
+    for last in lasts:
+        g.final[last] = 0.0
+        g.arc(last, between, 0.0)
+    return g.graph()
+
+
+def garbage_graph(garbage: list[int], sil: int, unk_cost: float, unk_phone_cost: float) -> LoopGraph:
+    """The `[unk]` loop of `build_hclg`: optional silence, then generic phones (never one after itself),
+    each costing `unk_phone_cost`, entered at `unk_cost`; a pause and a new segment cost `unk_cost` again."""
+    g = _Builder()
+    lead = g.state(sil)
+    g.start[lead] = 0.0
+    phones = [g.state(p) for p in garbage]
+    pause = g.state(sil)
+    g.final[pause] = 0.0
+    for s in phones:
+        g.start[s] = unk_cost + unk_phone_cost
+        g.arc(lead, s, unk_cost + unk_phone_cost)
+        g.arc(pause, s, unk_cost + unk_phone_cost)
+        g.arc(s, pause, 0.0)
+        g.final[s] = 0.0
+        for q in phones:
+            if q != s:
+                g.arc(s, q, unk_phone_cost)
+    return g.graph()
+
+
+def chain_graph(pdfs: list[int], optional: list[bool], cost: float) -> LoopGraph:
+    """The reference: `models.build.__main__.align_sequence`'s units in order, optional ones skippable;
+    `cost` (its phrase and next-phrase costs) is paid on entry."""
+    g = _Builder()
+    states = [g.state(p) for p in pdfs]
+    n = len(states)
+    for i in range(n):
+        # may enter at i if every state before it is optional; may leave from i if every state after is
+        if all(optional[:i]):
+            g.start[states[i]] = cost
+        if all(optional[i + 1:]):
+            g.final[states[i]] = 0.0
+        for j in range(i + 1, n):
+            g.arc(states[i], states[j], 0.0)
+            if not optional[j]:
+                break
+    return g.graph()
+
+
+def phrase_count(words: list[str], phrases: list[str]) -> int | None:
+    """Fewest phrases whose concatenation is `words` (what the cheapest graph path pays for), or None."""
+    toks = [p.split() for p in phrases]
+    best = [0] + [None] * len(words)
+    for i in range(1, len(words) + 1):
+        for t in toks:
+            j = i - len(t)
+            if j >= 0 and best[j] is not None and words[j:i] == t:
+                c = best[j] + 1
+                if best[i] is None or c < best[i]:
+                    best[i] = c
+    return best[len(words)]
+
+
+class TorchGraph:
+    """A LoopGraph as torch tensors: arc weights exp(-cost) for the forward recursion."""
+
+    def __init__(self, g: LoopGraph) -> None:
+        import torch
+        self.units = torch.from_numpy(g.units)
+        self.start = torch.from_numpy(-g.start).float()
+        self.weights = torch.from_numpy(np.exp(-g.trans)).float()
+        self.final = torch.from_numpy(-g.final).float()
+
+
+def forward_scores(loglik, lengths, graphs, viterbi: bool = False):
+    """log sum (or max, `viterbi`) over the paths of a graph of each utterance's frame scores plus arc
+    weights. loglik: (B, T, units) tensor; lengths: frames per utterance; graphs: one TorchGraph for
+    every utterance, or a list of one per utterance (padded with unreachable states so that a frame
+    is one batched matrix product)."""
+    import torch
+    B, T, _ = loglik.shape
+    if isinstance(graphs, TorchGraph):
+        units, start, final, W = graphs.units, graphs.start, graphs.final, graphs.weights
+        emit = loglik[:, :, units]                                              # (B, T, S)
+        start, final = start.expand(B, -1), final.expand(B, -1)
+    else:
+        S = max(len(g.units) for g in graphs)
+        units = torch.zeros(B, S, dtype=torch.long)
+        start = torch.full((B, S), -INF)
+        final = torch.full((B, S), -INF)
+        W = torch.zeros(B, S, S)
+        for b, g in enumerate(graphs):
+            n = len(g.units)
+            units[b, :n], start[b, :n], final[b, :n], W[b, :n, :n] = g.units, g.start, g.final, g.weights
+        emit = torch.gather(loglik, 2, units.unsqueeze(1).expand(B, T, S))
+    shared = W.dim() == 2
+    lengths = torch.as_tensor(lengths)
+    logW = torch.log(W) if viterbi else None
+    alpha = start + emit[:, 0]
+    for t in range(1, T):
+        if viterbi:
+            new = (alpha.unsqueeze(2) + logW).amax(1) + emit[:, t]
+        else:
+            m = alpha.amax(1, keepdim=True).detach().clamp_min(-1e30)
+            e = torch.exp(alpha - m)
+            p = e @ W if shared else torch.bmm(e.unsqueeze(1), W).squeeze(1)
+            new = torch.log(p.clamp_min(1e-37)) + m + emit[:, t]
+            new = torch.where(p > 0, new, torch.full_like(new, -INF))
+        alpha = torch.where((t < lengths).unsqueeze(1), new, alpha)
+    end = alpha + final
+    return end.amax(1) if viterbi else torch.logsumexp(end, 1)
+
+
+@dataclass
+class Competition:
+    """The two loops an answer is decided between, for one context, prior and set of costs."""
+
+    phrases: TorchGraph
+    garbage: TorchGraph
+    log_prior: object          # (units,) tensor: log of libvosk's scaled priors
+    phrase_cost: float
+    next_phrase_cost: float
+
+
+def mmi_loss(logp, lengths, refs: list[LoopGraph | None], comp: Competition, boost: float):
+    """Boosted MMI of each utterance against the phrase and garbage loops (module docstring), summed.
+    refs[b]: the reference chain of an answer, or None for unknown speech."""
+    import torch
+    loglik = logp.float() - comp.log_prior
+    s_phr = forward_scores(loglik, lengths, comp.phrases)
+    s_gar = forward_scores(loglik, lengths, comp.garbage)
+    answer = [b for b, r in enumerate(refs) if r is not None]
+    total = loglik.new_zeros(())
+    if answer:
+        idx = torch.tensor(answer)
+        s_ref = forward_scores(loglik[idx], [lengths[b] for b in answer], [TorchGraph(refs[b]) for b in answer])
+        total = total + (torch.logaddexp(s_phr[idx], s_gar[idx] + boost) - s_ref).sum()
+    unknown = [b for b, r in enumerate(refs) if r is None]
+    if unknown:
+        idx = torch.tensor(unknown)
+        total = total + (torch.logaddexp(s_gar[idx], s_phr[idx] + boost) - s_gar[idx]).sum()
+    return total
+
+
+@dataclass(frozen=True)
+class MmiConfig:
+    """The discriminative stage that follows cross-entropy training (`Recipe.mmi`).
+
+    The competition is scored at one fixed tuning point (prior scale and costs near what the tuner
+    chooses); the tuner then chooses again for the new network."""
+
+    epochs: int = 2
+    weight: float = 1.0          # MMI loss per output frame, added to the cross-entropy
+    boost: float = 3.0           # margin (log-likelihood) the reference must win by
+    lr: float = 3e-4             # decays to a tenth over the stage
+    prior_scale: float = 0.8
+    unk_cost: float = 0.5
+    next_phrase_cost: float = 8.0
+    phrase_cost: float = 1.0
+
+
+SKIP = "skip"
+UNKNOWN_KINDS = frozenset({"oov", "near", "hard", "sent"})
+
+
+def references(utts, seqs, phrases: list[str], cfg: MmiConfig) -> list:
+    """Each training utterance's reference for `mmi_loss`: the chain of its phrases for an answer,
+    None for unknown speech, SKIP for the rest (an answer wrapped in unknown words is neither path
+    of the graph, which never mixes them; recorded clips and texts no phrase sequence covers)."""
+    out: list = []
+    for u, (pdfs, opt) in zip(utts, seqs):
+        if u.kind in UNKNOWN_KINDS:
+            out.append(None)
+            continue
+        n = phrase_count(u.words, phrases) if u.kind == "inv" else None
+        out.append(SKIP if n is None else
+                   chain_graph(pdfs, opt, n * cfg.phrase_cost + (n - 1) * cfg.next_phrase_cost))
+    return out
+
+
+def make_competition(phrases: list[str], prons, pdf: dict[str, int], garbage: list[str], raw_priors: np.ndarray,
+                     cfg: MmiConfig) -> Competition:
+    import torch
+    p = raw_priors ** cfg.prior_scale
+    sil = pdf["sil"]
+    return Competition(
+        phrases=TorchGraph(phrase_graph(phrases, prons, pdf, sil, cfg.phrase_cost, cfg.next_phrase_cost)),
+        garbage=TorchGraph(garbage_graph([pdf[g] for g in garbage], sil, cfg.unk_cost, 0.0)),
+        log_prior=torch.log(torch.from_numpy(p / p.sum())).float(),
+        phrase_cost=cfg.phrase_cost, next_phrase_cost=cfg.next_phrase_cost)
+
+
+def extra_loss(refs: list, comp: Competition, cfg: MmiConfig):
+    """`nnet.train_epochs`' extra loss: the batch's MMI, per output frame, times `cfg.weight`."""
+    import torch
+
+    def loss(logp, batch: list[int], frames: list[int]):
+        sel = [k for k, i in enumerate(batch) if not isinstance(refs[i], str)]
+        if not sel:
+            return logp.new_zeros(())
+        total = mmi_loss(logp[torch.tensor(sel)], [frames[k] for k in sel], [refs[batch[k]] for k in sel],
+                         comp, cfg.boost)
+        return cfg.weight * total / sum(frames)
+    return loss

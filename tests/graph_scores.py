@@ -1,0 +1,78 @@
+"""Score waves on a built model's phrase and garbage loops as discriminative training does.
+
+    python tests/graph_scores.py MODEL_DIR WAVES.npz
+
+WAVES.npz holds int16 arrays named w0, w1, ...; prints one JSON object: for each wave the Viterbi
+and forward scores of the "all" context's phrase loop and garbage loop (models.build.discriminative),
+and for the first two waves (an answer and unknown speech) the margin before and after a few
+gradient steps of the boosted MMI loss on the network's log-posteriors. Runs in its own process:
+torch and libvosk must not share one (their thread pools can deadlock).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def main(model_dir: Path, waves: Path, answer_words: list[str]) -> dict:
+    import numpy as np
+    import torch
+    from models.build import discriminative as D
+    from models.build.__main__ import TINY, align_sequence, floored_priors, scaled_priors
+    from models.build.features import NUM_CEPS, mfcc, online_cmn
+    from models.build.lexicon import Lexicon
+    from models.build.nnet import log_posteriors, make_model
+
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    work = model_dir.parent / (model_dir.name + ".work")
+    phones = manifest["phones"]
+    pdf = {p: i for i, p in enumerate(phones)}
+    model = make_model(NUM_CEPS, len(phones), TINY.train.hidden)
+    model.load_state_dict(torch.load(work / "network.pt"))
+    mean = np.load(work / "cmvn.npz")["mean"]
+    prior = scaled_priors(floored_priors(np.load(work / "phone_counts.npy")), manifest["prior_scale"])
+    prons = {line.split()[0]: tuple(line.split()[1:])
+             for line in (model_dir / "graph" / "lexicon.txt").read_text().splitlines()}
+    c = manifest["graph_costs"]
+    comp = D.Competition(
+        phrases=D.TorchGraph(D.phrase_graph(manifest["contexts"]["all"], prons, pdf, pdf["sil"], c["phrase_cost"],
+                                            c["next_phrase_cost"])),
+        garbage=D.TorchGraph(D.garbage_graph([pdf[p] for p in manifest["garbage_phones"]], pdf["sil"],
+                                             c["unk_cost"], c["unk_phone_cost"])),
+        log_prior=torch.log(torch.from_numpy(prior)).float(), phrase_cost=c["phrase_cost"],
+        next_phrase_cost=c["next_phrase_cost"])
+    data = np.load(waves)
+    audio = [data[f"w{i}"] for i in range(len(data.files))]
+    lps = log_posteriors(model, [online_cmn(mfcc(a.astype(np.float32)), mean).astype(np.float32) for a in audio])
+    out: dict = {"scores": []}
+    for lp in lps:
+        x = torch.from_numpy(lp).unsqueeze(0) - comp.log_prior
+        row = {}
+        for name, g in (("phrases", comp.phrases), ("garbage", comp.garbage)):
+            for viterbi in (True, False):
+                row[f"{name}_{'viterbi' if viterbi else 'forward'}"] = float(
+                    D.forward_scores(x, [x.shape[1]], g, viterbi=viterbi)[0])
+        out["scores"].append(row)
+    # the loss must move the decision the right way: an answer away from garbage, unknown speech toward it
+    lex = Lexicon(prons=prons)
+    pdfs, opt = align_sequence(answer_words, lex, pdf)
+    ref = D.chain_graph(pdfs, opt, c["phrase_cost"])
+    for k, r in ((0, ref), (1, None)):
+        logp = torch.from_numpy(lps[k]).unsqueeze(0).clone().requires_grad_(True)
+        margins = []
+        for step in range(4):
+            x = logp - comp.log_prior
+            n = [x.shape[1]]
+            margins.append(float(D.forward_scores(x, n, comp.phrases) - D.forward_scores(x, n, comp.garbage)))
+            loss = D.mmi_loss(logp, n, [r], comp, boost=2.0)
+            logp.grad = None
+            loss.backward()
+            with torch.no_grad():
+                logp -= 0.05 * logp.grad
+        out["answer" if r is not None else "unknown"] = {"margins": margins, "loss": float(loss)}
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3].split())))

@@ -1,0 +1,84 @@
+"""The graphs discriminative training scores utterances on (models.build.discriminative).
+
+Their scores are checked against libvosk's own best paths in tests/test_models_build.py
+(`test_training_scores_the_graphs_libvosk_decodes`); here, their structure, without torch.
+"""
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+
+from models.build import discriminative as D
+
+PRONS = {"no": ("no#0", "no#1"), "go": ("go#0", "go#1"), "back": ("back#0", "back#1", "back#2"),
+         "yes": ("yes#0", "yes#1", "yes#2")}
+UNITS = ["sil", "no#0", "no#1", "go#0", "go#1", "back#0", "back#1", "back#2", "yes#0", "yes#1", "yes#2", "b", "k"]
+PDF = {u: i for i, u in enumerate(UNITS)}
+PHRASES = ["back", "go back", "no", "yes"]
+
+
+def test_phrase_count_is_the_fewest_phrases_that_make_the_words() -> None:
+    assert D.phrase_count(["go", "back"], PHRASES) == 1          # one phrase, not "go" + "back"
+    assert D.phrase_count(["no", "no"], PHRASES) == 2
+    assert D.phrase_count(["yes", "go", "back"], PHRASES) == 2
+    assert D.phrase_count(["go"], PHRASES) is None               # "go" alone is no phrase
+    assert D.phrase_count(["yesterday"], PHRASES) is None
+
+
+def test_phrase_loop_charges_each_phrase_and_every_phrase_after_the_first() -> None:
+    g = D.phrase_graph(PHRASES, PRONS, PDF, PDF["sil"], phrase_cost=1.5, next_phrase_cost=8.0)
+    units = [UNITS[u] for u in g.units]
+    first = {u: i for i, u in enumerate(units) if u.endswith("#0")}
+    entries = [units[s] for s in np.flatnonzero(np.isfinite(g.start)) if s != 0]
+    assert sorted(entries) == ["back#0", "go#0", "no#0", "yes#0"]       # one per phrase, each at the phrase cost
+    assert all(c == 1.5 for c in g.start[1:][np.isfinite(g.start[1:])])
+    lead = 0                                                      # leading silence: free, but never final
+    assert units[lead] == "sil" and g.start[lead] == 0.0 and math.isinf(g.final[lead])
+    no_last = units.index("no#1")
+    assert g.final[no_last] == 0.0
+    assert g.trans[no_last, first["yes#0"]] == 9.5               # "no yes": next phrase
+    assert g.trans[lead, first["yes#0"]] == 1.5
+    assert math.isinf(g.trans[first["yes#0"], first["no#0"]])     # no jumping out of a word
+    assert np.all(np.diag(g.trans) == 0.0)
+    # "go back": an optional pause between its words, at no cost
+    go1, backs = units.index("go#1"), [i for i, u in enumerate(units) if u == "back#0"]
+    inner = [b for b in backs if g.trans[go1, b] == 0.0]
+    assert len(inner) == 1
+    pause = [s for s in range(len(units)) if units[s] == "sil" and g.trans[go1, s] == 0.0 and s != go1]
+    assert len(pause) == 1 and g.trans[pause[0], inner[0]] == 0.0
+
+
+def test_garbage_loop_never_repeats_a_phone_and_pays_to_enter() -> None:
+    g = D.garbage_graph([PDF["b"], PDF["k"]], PDF["sil"], unk_cost=0.5, unk_phone_cost=0.25)
+    units = [UNITS[u] for u in g.units]
+    b, k = units.index("b"), units.index("k")
+    assert g.start[b] == 0.75 and g.trans[0, b] == 0.75
+    assert g.trans[b, k] == 0.25 and g.trans[b, b] == 0.0        # "b" then "k"; staying is the self-loop
+    pause = [s for s in range(1, len(units)) if units[s] == "sil"][0]
+    assert g.trans[pause, b] == 0.75 and g.final[pause] == 0.0 and g.final[b] == 0.0
+    assert math.isinf(g.final[0])
+
+
+def test_reference_chain_may_skip_only_optional_silences() -> None:
+    pdfs = [PDF["sil"], PDF["no#0"], PDF["no#1"], PDF["sil"], PDF["yes#0"], PDF["yes#1"], PDF["yes#2"], PDF["sil"]]
+    opt = [True, False, False, True, False, False, False, True]
+    g = D.chain_graph(pdfs, opt, cost=10.0)
+    assert list(np.flatnonzero(np.isfinite(g.start))) == [0, 1] and g.start[1] == 10.0
+    assert list(np.flatnonzero(np.isfinite(g.final))) == [6, 7]
+    assert g.trans[2, 4] == 0.0 and g.trans[2, 3] == 0.0          # skip or take the pause
+    assert math.isinf(g.trans[1, 3]) and math.isinf(g.trans[0, 2])  # never skip a word's unit
+
+
+def test_references_name_each_utterance_answer_unknown_or_cross_entropy_only() -> None:
+    cfg = D.MmiConfig(phrase_cost=1.0, next_phrase_cost=8.0)
+    utts = [SimpleNamespace(words=["no", "no"], kind="inv"), SimpleNamespace(words=["yesterday"], kind="oov"),
+            SimpleNamespace(words=["um", "yes"], kind="mix"), SimpleNamespace(words=["ok"], kind="hard"),
+            SimpleNamespace(words=["the", "cat"], kind="sent"), SimpleNamespace(words=["go"], kind="inv")]
+    seqs = [([PDF["sil"], PDF["no#0"], PDF["no#1"], PDF["sil"], PDF["no#0"], PDF["no#1"], PDF["sil"]],
+             [True, False, False, True, False, False, True])] + [([0], [True])] * 5
+    refs = D.references(utts, seqs, PHRASES, cfg)
+    assert isinstance(refs[0], D.LoopGraph) and refs[0].start[1] == 1.0 + 1.0 + 8.0
+    assert refs[1] is None and refs[3] is None and refs[4] is None
+    assert refs[2] == D.SKIP and refs[5] == D.SKIP
