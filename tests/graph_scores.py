@@ -55,6 +55,7 @@ def main(model_dir: Path, waves: Path, answer_words: list[str]) -> dict:
                     D.forward_scores(x, [x.shape[1]], g, viterbi=viterbi)[0])
         out["scores"].append(row)
     # the loss must move the decision the right way: an answer away from garbage, unknown speech toward it
+    # (the step is small, so each step follows the gradient)
     lex = Lexicon(prons=prons)
     pdfs, opt = align_sequence(answer_words, lex, pdf)
     ref = D.chain_graph(pdfs, opt, c["phrase_cost"])
@@ -65,7 +66,7 @@ def main(model_dir: Path, waves: Path, answer_words: list[str]) -> dict:
             x = logp - comp.log_prior
             n = [x.shape[1]]
             margins.append(float(D.forward_scores(x, n, comp.phrases) - D.forward_scores(x, n, comp.garbage)))
-            loss = D.mmi_loss(logp, n, [r], comp, boost=2.0)
+            loss = D.mmi_loss(logp, n, [r], comp, boost=200.0)   # a boost no margin meets: the loss acts
             logp.grad = None
             loss.backward()
             with torch.no_grad():

@@ -166,7 +166,8 @@ def phrase_count(words: list[str], phrases: list[str]) -> int | None:
 
 
 class TorchGraph:
-    """A LoopGraph as torch tensors: arc weights exp(-cost) for the forward recursion."""
+    """A LoopGraph as torch tensors: arc weights exp(-cost) for the forward recursion, and each
+    state's predecessors (padded to the largest in-degree) for the Viterbi recursion."""
 
     def __init__(self, g: LoopGraph) -> None:
         import torch
@@ -174,6 +175,16 @@ class TorchGraph:
         self.start = torch.from_numpy(-g.start).float()
         self.weights = torch.from_numpy(np.exp(-g.trans)).float()
         self.final = torch.from_numpy(-g.final).float()
+        finite = np.isfinite(g.trans)
+        k = int(finite.sum(0).max())
+        pred = np.zeros((len(g.units), k), np.int64)
+        pred_w = np.full((len(g.units), k), -INF, np.float32)
+        for j in range(len(g.units)):
+            src = np.flatnonzero(finite[:, j])
+            pred[j, : len(src)] = src
+            pred_w[j, : len(src)] = -g.trans[src, j]
+        self.pred = torch.from_numpy(pred)
+        self.pred_w = torch.from_numpy(pred_w)
 
 
 def forward_scores(loglik, lengths, graphs, viterbi: bool = False):
@@ -185,6 +196,7 @@ def forward_scores(loglik, lengths, graphs, viterbi: bool = False):
     B, T, _ = loglik.shape
     if isinstance(graphs, TorchGraph):
         units, start, final, W = graphs.units, graphs.start, graphs.final, graphs.weights
+        pred, pred_w = graphs.pred, graphs.pred_w
         emit = loglik[:, :, units]                                              # (B, T, S)
         start, final = start.expand(B, -1), final.expand(B, -1)
     else:
@@ -202,7 +214,9 @@ def forward_scores(loglik, lengths, graphs, viterbi: bool = False):
     logW = torch.log(W) if viterbi else None
     alpha = start + emit[:, 0]
     for t in range(1, T):
-        if viterbi:
+        if viterbi and shared:
+            new = (alpha[:, pred] + pred_w).amax(2) + emit[:, t]
+        elif viterbi:
             new = (alpha.unsqueeze(2) + logW).amax(1) + emit[:, t]
         else:
             m = alpha.amax(1, keepdim=True).detach().clamp_min(-1e30)
@@ -226,18 +240,21 @@ class Competition:
     next_phrase_cost: float
 
 
-def mmi_loss(logp, lengths, refs: list[LoopGraph | None], comp: Competition, boost: float):
+def mmi_loss(logp, lengths, refs: list[LoopGraph | None], comp: Competition, boost: float, viterbi: bool = False):
     """Boosted MMI of each utterance against the phrase and garbage loops (module docstring), summed.
-    refs[b]: the reference chain of an answer, or None for unknown speech."""
+    refs[b]: the reference chain of an answer, or None for unknown speech. With `viterbi`, every
+    score is its best path's, as the decoder decides (the forward sum over the garbage loop also
+    counts its many segmentations of the same speech, which the decoder never adds up)."""
     import torch
     loglik = logp.float() - comp.log_prior
-    s_phr = forward_scores(loglik, lengths, comp.phrases)
-    s_gar = forward_scores(loglik, lengths, comp.garbage)
+    s_phr = forward_scores(loglik, lengths, comp.phrases, viterbi)
+    s_gar = forward_scores(loglik, lengths, comp.garbage, viterbi)
     answer = [b for b, r in enumerate(refs) if r is not None]
     total = loglik.new_zeros(())
     if answer:
         idx = torch.tensor(answer)
-        s_ref = forward_scores(loglik[idx], [lengths[b] for b in answer], [TorchGraph(refs[b]) for b in answer])
+        s_ref = forward_scores(loglik[idx], [lengths[b] for b in answer], [TorchGraph(refs[b]) for b in answer],
+                               viterbi)
         total = total + (torch.logaddexp(s_phr[idx], s_gar[idx] + boost) - s_ref).sum()
     unknown = [b for b, r in enumerate(refs) if r is None]
     if unknown:
@@ -261,6 +278,7 @@ class MmiConfig:
     unk_cost: float = 0.5
     next_phrase_cost: float = 8.0
     phrase_cost: float = 1.0
+    viterbi: bool = False        # best-path scores (as the decoder decides) instead of forward sums
 
 
 SKIP = "skip"
@@ -303,6 +321,6 @@ def extra_loss(refs: list, comp: Competition, cfg: MmiConfig):
         if not sel:
             return logp.new_zeros(())
         total = mmi_loss(logp[torch.tensor(sel)], [frames[k] for k in sel], [refs[batch[k]] for k in sel],
-                         comp, cfg.boost)
+                         comp, cfg.boost, cfg.viterbi)
         return cfg.weight * total / sum(frames)
     return loss

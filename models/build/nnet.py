@@ -179,13 +179,15 @@ def train_epochs(model, feats: list[np.ndarray], labels: list[np.ndarray], epoch
                 loss = (1 - cfg.label_smoothing) * loss + cfg.label_smoothing * smooth
             if extra_loss is not None:
                 extra = extra_loss(logp, b, [num_outputs(lengths[i]) for i in b])
-                extra_avg = float(extra) if math.isnan(extra_avg) else 0.98 * extra_avg + 0.02 * float(extra)
+                e = float(extra.detach())
+                extra_avg = e if math.isnan(extra_avg) else 0.98 * extra_avg + 0.02 * e
                 loss = loss + extra
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             opt.step()
-            loss_avg = float(loss) if math.isnan(loss_avg) else 0.98 * loss_avg + 0.02 * float(loss)
+            v = float(loss.detach())
+            loss_avg = v if math.isnan(loss_avg) else 0.98 * loss_avg + 0.02 * v
             step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{loss_avg:.3f}", **({"mmi": f"{extra_avg:.4f}"} if extra_loss else {}))
