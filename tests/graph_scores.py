@@ -31,17 +31,14 @@ def main(model_dir: Path, waves: Path, answer_words: list[str]) -> dict:
     model = make_model(NUM_CEPS, len(phones), TINY.train.hidden)
     model.load_state_dict(torch.load(work / "network.pt"))
     mean = np.load(work / "cmvn.npz")["mean"]
-    prior = scaled_priors(floored_priors(np.load(work / "phone_counts.npy")), manifest["prior_scale"])
     prons = {line.split()[0]: tuple(line.split()[1:])
              for line in (model_dir / "graph" / "lexicon.txt").read_text().splitlines()}
     c = manifest["graph_costs"]
-    comp = D.Competition(
-        phrases=D.TorchGraph(D.phrase_graph(manifest["contexts"]["all"], prons, pdf, pdf["sil"], c["phrase_cost"],
-                                            c["next_phrase_cost"])),
-        garbage=D.TorchGraph(D.garbage_graph([pdf[p] for p in manifest["garbage_phones"]], pdf["sil"],
-                                             c["unk_cost"], c["unk_phone_cost"])),
-        log_prior=torch.log(torch.from_numpy(prior)).float(), phrase_cost=c["phrase_cost"],
-        next_phrase_cost=c["next_phrase_cost"])
+    assert c["unk_phone_cost"] == 0.0, c        # make_competition's garbage loop, as every build tunes it
+    cfg = D.MmiConfig(prior_scale=manifest["prior_scale"], unk_cost=c["unk_cost"],
+                      next_phrase_cost=c["next_phrase_cost"], phrase_cost=c["phrase_cost"])
+    comp = D.make_competition(manifest["contexts"]["all"], prons, pdf, manifest["garbage_phones"],
+                              scaled_priors(floored_priors(np.load(work / "phone_counts.npy")), cfg.prior_scale), cfg)
     data = np.load(waves)
     audio = [data[f"w{i}"] for i in range(len(data.files))]
     lps = log_posteriors(model, [online_cmn(mfcc(a.astype(np.float32)), mean).astype(np.float32) for a in audio])

@@ -413,7 +413,8 @@ def train(recipe: Recipe, seed: int, jobs, lex: Lexicon, pdf: dict[str, int], ph
         refs = disc.references(utts, seqs, list(phrases), m)
         log(f"discriminative stage: {sum(r is not None and not isinstance(r, str) for r in refs)} answers, "
             f"{sum(r is None for r in refs)} unknown, {sum(isinstance(r, str) for r in refs)} cross-entropy only")
-        comp = disc.make_competition(list(phrases), lex.prons, pdf, list(garbage), raw_priors, m)
+        comp = disc.make_competition(list(phrases), lex.prons, pdf, list(garbage),
+                                     scaled_priors(raw_priors, m.prior_scale), m)
         train_epochs(model, feats if transform is None else raw_feats, labels, m.epochs, recipe.train, np_rng,
                      (m.lr, m.lr * 0.1), desc="discriminative (MMI)", transform=transform,
                      extra_loss=disc.extra_loss(refs, comp, m))

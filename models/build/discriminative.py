@@ -211,7 +211,7 @@ def forward_scores(loglik, lengths, graphs, viterbi: bool = False):
         emit = torch.gather(loglik, 2, units.unsqueeze(1).expand(B, T, S))
     shared = W.dim() == 2
     lengths = torch.as_tensor(lengths)
-    logW = torch.log(W) if viterbi else None
+    logW = torch.log(W) if viterbi and not shared else None
     alpha = start + emit[:, 0]
     for t in range(1, T):
         if viterbi and shared:
@@ -236,8 +236,6 @@ class Competition:
     phrases: TorchGraph
     garbage: TorchGraph
     log_prior: object          # (units,) tensor: log of libvosk's scaled priors
-    phrase_cost: float
-    next_phrase_cost: float
 
 
 def mmi_loss(logp, lengths, refs: list[LoopGraph | None], comp: Competition, boost: float, viterbi: bool = False):
@@ -300,16 +298,16 @@ def references(utts, seqs, phrases: list[str], cfg: MmiConfig) -> list:
     return out
 
 
-def make_competition(phrases: list[str], prons, pdf: dict[str, int], garbage: list[str], raw_priors: np.ndarray,
+def make_competition(phrases: list[str], prons, pdf: dict[str, int], garbage: list[str], priors: np.ndarray,
                      cfg: MmiConfig) -> Competition:
+    """The loops at `cfg`'s costs; `priors` are libvosk's, already scaled (`scaled_priors` at
+    `cfg.prior_scale`). The garbage loop's per-phone cost is 0, as every tuning grid has it."""
     import torch
-    p = raw_priors ** cfg.prior_scale
     sil = pdf["sil"]
     return Competition(
         phrases=TorchGraph(phrase_graph(phrases, prons, pdf, sil, cfg.phrase_cost, cfg.next_phrase_cost)),
         garbage=TorchGraph(garbage_graph([pdf[g] for g in garbage], sil, cfg.unk_cost, 0.0)),
-        log_prior=torch.log(torch.from_numpy(p / p.sum())).float(),
-        phrase_cost=cfg.phrase_cost, next_phrase_cost=cfg.next_phrase_cost)
+        log_prior=torch.log(torch.from_numpy(priors)).float())
 
 
 def extra_loss(refs: list, comp: Competition, cfg: MmiConfig):
