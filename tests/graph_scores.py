@@ -69,6 +69,25 @@ def main(model_dir: Path, waves: Path, answer_words: list[str]) -> dict:
             with torch.no_grad():
                 logp -= 0.05 * logp.grad
         out["answer" if r is not None else "unknown"] = {"margins": margins, "loss": float(loss)}
+    # with MmiConfig.separate, the answer must also pull away from the other answers' phrases: its
+    # reference's lead over the rival loop ("yes" against "no") grows faster than without that term
+    intent_of = {p: i for i, ps in manifest["vocabulary"]["phrases"].items() for p in ps}
+    sep = D.make_competition(manifest["contexts"]["all"], prons, pdf, manifest["garbage_phones"],
+                             np.exp(comp.log_prior.numpy()), D.MmiConfig(separate=("yes", "no")), intent_of)
+    rival, ref_t = sep.rivals[intent_of[" ".join(answer_words)]], D.TorchGraph(ref)
+    for name, intents in (("separated", [intent_of[" ".join(answer_words)]]), ("plain", None)):
+        logp = torch.from_numpy(lps[0]).unsqueeze(0).clone().requires_grad_(True)
+        leads = []
+        for step in range(4):
+            x = logp - sep.log_prior
+            n = [x.shape[1]]
+            leads.append(float(D.forward_scores(x, n, [ref_t]) - D.forward_scores(x, n, rival)))
+            loss = D.mmi_loss(logp, n, [ref], sep, boost=200.0, intents=intents)
+            logp.grad = None
+            loss.backward()
+            with torch.no_grad():
+                logp -= 0.05 * logp.grad
+        out[name] = {"leads": leads}
     return out
 
 

@@ -42,6 +42,7 @@ def test_tiny_build_writes_a_complete_model_with_a_true_manifest(tiny_model: Pat
     assert manifest["vocabulary"]["words"] == ["no", "stop", "yes"]   # first phrases of yes/no/stop in the YAML
     assert manifest["training_data"]["utterances"] > 500
     assert manifest["network"]["mmi"]["epochs"] == 1        # the tiny recipe runs the discriminative stage too
+    assert manifest["network"]["mmi"]["separate"] == ["yes", "no"]
     check = verify_manifest(tiny_model)
     assert check.ok, check.problems
     words = (tiny_model / "graph" / "words.txt").read_text().split()
@@ -337,3 +338,5 @@ def test_training_scores_the_graphs_libvosk_decodes(tiny_model: Path, tmp_path: 
     assert abs(float(np.median(diffs))) < 0.5, diffs
     up, down = got["answer"]["margins"], got["unknown"]["margins"]
     assert up[-1] > up[0] and down[-1] < down[0], got
+    sep, plain = got["separated"]["leads"], got["plain"]["leads"]
+    assert sep[0] == plain[0] and sep[-1] > sep[0] and sep[-1] - sep[0] > plain[-1] - plain[0], got

@@ -82,3 +82,33 @@ def test_references_name_each_utterance_answer_unknown_or_cross_entropy_only() -
     assert isinstance(refs[0], D.LoopGraph) and refs[0].start[1] == 1.0 + 1.0 + 8.0
     assert refs[1] is None and refs[3] is None and refs[4] is None
     assert refs[2] == D.SKIP and refs[5] == D.SKIP
+
+
+def test_phrase_segments_read_the_words_as_the_fewest_phrases() -> None:
+    assert D.phrase_segments(["go", "back"], PHRASES) == ["go back"]
+    assert D.phrase_segments(["yes", "go", "back"], PHRASES) == ["yes", "go back"]
+    assert D.phrase_segments(["no", "no"], PHRASES) == ["no", "no"]
+    assert D.phrase_segments(["go"], PHRASES) is None
+
+
+INTENT_OF = {"yes": "yes", "no": "no", "back": "back", "go back": "back"}
+
+
+def test_answer_intents_name_only_answers_of_one_separated_intent() -> None:
+    utts = [SimpleNamespace(words=["no", "no"], kind="inv"), SimpleNamespace(words=["yes"], kind="inv"),
+            SimpleNamespace(words=["go", "back"], kind="inv"), SimpleNamespace(words=["yes", "no"], kind="inv"),
+            SimpleNamespace(words=["no"], kind="oov"), SimpleNamespace(words=["um", "yes"], kind="mix")]
+    got = D.answer_intents(utts, PHRASES, INTENT_OF, ("yes", "no"))
+    # "back" is no separated intent, "yes no" is two of them (a correction-like answer), "oov"/"mix" no answers
+    assert got == ["no", "yes", None, None, None, None]
+    assert D.answer_intents(utts, PHRASES, INTENT_OF, ()) == [None] * 6
+
+
+def test_each_separated_intent_competes_with_the_other_intents_phrases_only() -> None:
+    intent_of = INTENT_OF | {"nope": "no", "maybe": "unsure"}
+    phrases = PHRASES + ["nope", "maybe"]
+    assert D.rival_phrases(phrases, intent_of, ("yes", "no")) == {"yes": ["no", "nope"], "no": ["yes"]}
+    assert D.rival_phrases(phrases, intent_of, ("yes", "no", "unsure")) == {
+        "yes": ["no", "nope", "maybe"], "no": ["yes", "maybe"], "unsure": ["no", "yes", "nope"]}
+    assert D.rival_phrases(["yes", "back"], intent_of, ("yes", "no")) == {}     # a vocabulary with no rival
+    assert D.rival_phrases(phrases, intent_of, ()) == {}

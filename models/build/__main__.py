@@ -77,7 +77,7 @@ FULL = Recipe(plan=DataPlan(utterances=28000, copies=2, festival_share=0.35, pip
 TINY = Recipe(plan=DataPlan(utterances=600, copies=2, festival_share=0.0,
                             kinds=(("inv", 0.6), ("oov", 0.25), ("sent", 0.15))),
               dev_utterances=45, train=TrainConfig(hidden=128, batch_frames=4000), epochs=(4, 6),
-              intents=("yes", "no", "stop"), mmi=MmiConfig(epochs=1))
+              intents=("yes", "no", "stop"), mmi=MmiConfig(epochs=1, separate=("yes", "no")))
 
 
 def log(msg: str) -> None:
@@ -366,9 +366,11 @@ def synthesise(jobs, reuse: Path | None) -> list[Utt]:
 
 
 def train(recipe: Recipe, seed: int, jobs, lex: Lexicon, pdf: dict[str, int], phones: list[str],
-          work: Path, reuse_data: Path | None = None, phrases: list[str] = (), garbage: list[str] = ()) -> Trained:
+          work: Path, reuse_data: Path | None = None, phrases: list[str] = (), garbage: list[str] = (),
+          intent_of: dict[str, str] | None = None) -> Trained:
     """Synthesise and augment the training speech, then flat-start, train and realign the network;
-    with `recipe.mmi`, finish with discriminative training against the `phrases` and `garbage` loops."""
+    with `recipe.mmi`, finish with discriminative training against the `phrases` and `garbage` loops
+    (and, for `recipe.mmi.separate`, each answer against the other answers: `intent_of` phrase -> intent)."""
     np_rng = np.random.default_rng(seed)
     utts = synthesise(jobs, reuse_data)
     seqs = [align_sequence(u.words, lex, pdf) for u in utts]
@@ -411,13 +413,16 @@ def train(recipe: Recipe, seed: int, jobs, lex: Lexicon, pdf: dict[str, int], ph
         from models.build import discriminative as disc
         m = recipe.mmi
         refs = disc.references(utts, seqs, list(phrases), m)
-        log(f"discriminative stage: {sum(r is not None and not isinstance(r, str) for r in refs)} answers, "
-            f"{sum(r is None for r in refs)} unknown, {sum(isinstance(r, str) for r in refs)} cross-entropy only")
+        intents = disc.answer_intents(utts, list(phrases), intent_of or {}, m.separate)
+        log(f"discriminative stage: {sum(r is not None and not isinstance(r, str) for r in refs)} answers "
+            f"({sum(i is not None for i in intents)} of them also against the other {'/'.join(m.separate)} "
+            f"phrases), {sum(r is None for r in refs)} unknown, {sum(isinstance(r, str) for r in refs)} "
+            "cross-entropy only")
         comp = disc.make_competition(list(phrases), lex.prons, pdf, list(garbage),
-                                     scaled_priors(raw_priors, m.prior_scale), m)
+                                     scaled_priors(raw_priors, m.prior_scale), m, intent_of)
         train_epochs(model, feats if transform is None else raw_feats, labels, m.epochs, recipe.train, np_rng,
                      (m.lr, m.lr * 0.1), desc="discriminative (MMI)", transform=transform,
-                     extra_loss=disc.extra_loss(refs, comp, m))
+                     extra_loss=disc.extra_loss(refs, comp, m, intents))
     layers = export_layers(model)
     ref = forward_exported(layers, feats[0].astype(np.float32))
     got = log_posteriors(model, [feats[0]])[0]
@@ -506,7 +511,8 @@ def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Pat
         log(f"re-tuning the network in {work} (no synthesis, no training)")
     else:
         trained = train(recipe, seed, jobs, lex, pdf, phones, work, reuse_data,
-                        phrases=vocab.all_phrases("all"), garbage=garbage)
+                        phrases=vocab.all_phrases("all"), garbage=garbage,
+                        intent_of={p: i for i, ps in vocab.phrases.items() for p in ps})
     layers, raw_priors, cmvn = trained.layers, trained.raw_priors, trained.cmvn
     dev = dev_audio(vocab, seed, recipe.dev_utterances, negatives, recipe.plan)
     human = human_dev_audio(human_dev, vocab) if human_dev else []

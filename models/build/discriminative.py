@@ -12,6 +12,14 @@ reference path against both:
     answer:  loss = logsumexp(S_phrases, S_garbage + boost) - S_reference
     unknown: loss = logsumexp(S_garbage, S_phrases + boost) - S_garbage
 
+and, for an answer of one of the `MmiConfig.separate` intents (yes, no, unsure: a swap between them
+is the product's worst error), also against the loop of the *other* separated intents' phrases:
+
+    answer of intent I:  loss += logsumexp(S_reference, S_rivals(I) + boost) - S_reference
+
+The first term alone pushes answers away from garbage but not from each other (finding 29: yes<->no
+swaps doubled), because the phrase loop holds the reference itself and every wrong phrase unboosted.
+
 S_reference is the forward score of the reference phrase sequence alone (optional silences around
 and between words, its phrase and next-phrase costs), S_phrases and S_garbage the forward scores of
 the two loops. It is maximum mutual information (Bahl et al. 1986; Povey's lattice-free MMI uses a
@@ -24,7 +32,7 @@ graph has no HMM transition probabilities (libvosk adds none): only the costs in
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -151,18 +159,23 @@ def chain_graph(pdfs: list[int], optional: list[bool], cost: float) -> LoopGraph
     return g.graph()
 
 
+def phrase_segments(words: list[str], phrases: list[str]) -> list[str] | None:
+    """The phrases of the fewest-phrase reading of `words` (the one `phrase_count` counts), or None."""
+    toks = [p.split() for p in phrases]
+    best: list[list[str] | None] = [[]] + [None] * len(words)
+    for i in range(1, len(words) + 1):
+        for p, t in zip(phrases, toks):
+            j = i - len(t)
+            prev = best[j] if j >= 0 else None
+            if prev is not None and words[j:i] == t and (best[i] is None or len(prev) + 1 < len(best[i])):
+                best[i] = prev + [p]
+    return best[len(words)]
+
+
 def phrase_count(words: list[str], phrases: list[str]) -> int | None:
     """Fewest phrases whose concatenation is `words` (what the cheapest graph path pays for), or None."""
-    toks = [p.split() for p in phrases]
-    best = [0] + [None] * len(words)
-    for i in range(1, len(words) + 1):
-        for t in toks:
-            j = i - len(t)
-            if j >= 0 and best[j] is not None and words[j:i] == t:
-                c = best[j] + 1
-                if best[i] is None or c < best[i]:
-                    best[i] = c
-    return best[len(words)]
+    seg = phrase_segments(words, phrases)
+    return None if seg is None else len(seg)
 
 
 class TorchGraph:
@@ -236,13 +249,16 @@ class Competition:
     phrases: TorchGraph
     garbage: TorchGraph
     log_prior: object          # (units,) tensor: log of libvosk's scaled priors
+    rivals: dict = field(default_factory=dict)   # intent -> TorchGraph: loop of the other separated intents' phrases
 
 
-def mmi_loss(logp, lengths, refs: list[LoopGraph | None], comp: Competition, boost: float, viterbi: bool = False):
+def mmi_loss(logp, lengths, refs: list[LoopGraph | None], comp: Competition, boost: float, viterbi: bool = False,
+             intents: list[str | None] | None = None):
     """Boosted MMI of each utterance against the phrase and garbage loops (module docstring), summed.
-    refs[b]: the reference chain of an answer, or None for unknown speech. With `viterbi`, every
-    score is its best path's, as the decoder decides (the forward sum over the garbage loop also
-    counts its many segmentations of the same speech, which the decoder never adds up)."""
+    refs[b]: the reference chain of an answer, or None for unknown speech; intents[b]: the answer's
+    separated intent (a key of comp.rivals), whose rival loop it must beat too, or None. With
+    `viterbi`, every score is its best path's, as the decoder decides (the forward sum over the
+    garbage loop also counts its many segmentations of the same speech, which the decoder never adds up)."""
     import torch
     loglik = logp.float() - comp.log_prior
     s_phr = forward_scores(loglik, lengths, comp.phrases, viterbi)
@@ -254,6 +270,12 @@ def mmi_loss(logp, lengths, refs: list[LoopGraph | None], comp: Competition, boo
         s_ref = forward_scores(loglik[idx], [lengths[b] for b in answer], [TorchGraph(refs[b]) for b in answer],
                                viterbi)
         total = total + (torch.logaddexp(s_phr[idx], s_gar[idx] + boost) - s_ref).sum()
+        for intent, rival in comp.rivals.items():
+            pos = [k for k, b in enumerate(answer) if intents is not None and intents[b] == intent]
+            if pos:
+                sel = torch.tensor(pos)
+                s_riv = forward_scores(loglik[idx[sel]], [lengths[answer[k]] for k in pos], rival, viterbi)
+                total = total + (torch.logaddexp(s_ref[sel], s_riv + boost) - s_ref[sel]).sum()
     unknown = [b for b, r in enumerate(refs) if r is None]
     if unknown:
         idx = torch.tensor(unknown)
@@ -277,6 +299,7 @@ class MmiConfig:
     next_phrase_cost: float = 8.0
     phrase_cost: float = 1.0
     viterbi: bool = False        # best-path scores (as the decoder decides) instead of forward sums
+    separate: tuple[str, ...] = ()   # intents whose answers must also beat each other's phrases by `boost`
 
 
 SKIP = "skip"
@@ -298,19 +321,41 @@ def references(utts, seqs, phrases: list[str], cfg: MmiConfig) -> list:
     return out
 
 
+def answer_intents(utts, phrases: list[str], intent_of: dict[str, str], separate: tuple[str, ...]) -> list[str | None]:
+    """Each utterance's separated intent for `mmi_loss`: the one intent of `separate` that every phrase
+    of an answer belongs to, else None (unknown speech, other intents, corrections, mixed answers)."""
+    out: list[str | None] = []
+    for u in utts:
+        seg = phrase_segments(u.words, phrases) if u.kind == "inv" else None
+        found = {intent_of.get(p) for p in seg} if seg else set()
+        out.append(found.pop() if len(found) == 1 and found <= set(separate) else None)
+    return out
+
+
+def rival_phrases(phrases: list[str], intent_of: dict[str, str], separate: tuple[str, ...]) -> dict[str, list[str]]:
+    """For each separated intent with phrases, the phrases of the other separated intents (none: no rival)."""
+    present = {intent_of[p] for p in phrases if intent_of.get(p) in separate}
+    out = {i: [p for p in phrases if intent_of.get(p) in present - {i}] for i in separate if i in present}
+    return {i: ps for i, ps in out.items() if ps}
+
+
 def make_competition(phrases: list[str], prons, pdf: dict[str, int], garbage: list[str], priors: np.ndarray,
-                     cfg: MmiConfig) -> Competition:
+                     cfg: MmiConfig, intent_of: dict[str, str] | None = None) -> Competition:
     """The loops at `cfg`'s costs; `priors` are libvosk's, already scaled (`scaled_priors` at
-    `cfg.prior_scale`). The garbage loop's per-phone cost is 0, as every tuning grid has it."""
+    `cfg.prior_scale`). The garbage loop's per-phone cost is 0, as every tuning grid has it. With
+    `intent_of` (phrase -> intent), each intent of `cfg.separate` gets the loop of the other
+    separated intents' phrases as its rival."""
     import torch
     sil = pdf["sil"]
+    rivals = {intent: TorchGraph(phrase_graph(others, prons, pdf, sil, cfg.phrase_cost, cfg.next_phrase_cost))
+              for intent, others in rival_phrases(phrases, intent_of or {}, cfg.separate).items()}
     return Competition(
         phrases=TorchGraph(phrase_graph(phrases, prons, pdf, sil, cfg.phrase_cost, cfg.next_phrase_cost)),
         garbage=TorchGraph(garbage_graph([pdf[g] for g in garbage], sil, cfg.unk_cost, 0.0)),
-        log_prior=torch.log(torch.from_numpy(priors)).float())
+        log_prior=torch.log(torch.from_numpy(priors)).float(), rivals=rivals)
 
 
-def extra_loss(refs: list, comp: Competition, cfg: MmiConfig):
+def extra_loss(refs: list, comp: Competition, cfg: MmiConfig, intents: list[str | None] | None = None):
     """`nnet.train_epochs`' extra loss: the batch's MMI, per output frame, times `cfg.weight`."""
     import torch
 
@@ -319,6 +364,7 @@ def extra_loss(refs: list, comp: Competition, cfg: MmiConfig):
         if not sel:
             return logp.new_zeros(())
         total = mmi_loss(logp[torch.tensor(sel)], [frames[k] for k in sel], [refs[batch[k]] for k in sel],
-                         comp, cfg.boost, cfg.viterbi)
+                         comp, cfg.boost, cfg.viterbi,
+                         None if intents is None else [intents[batch[k]] for k in sel])
         return cfg.weight * total / sum(frames)
     return loss
