@@ -472,10 +472,22 @@ def load_trained(work: Path, num_units: int, recipe: Recipe) -> Trained:
                    training_data=json.loads((work / "training_data.json").read_text()))
 
 
-def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Path | None = None,
-          human_train: Path | None = None, reuse_data: Path | None = None) -> dict:
-    t_start = time.time()
-    recipe = TINY if tiny else FULL
+@dataclass
+class Prepared:
+    """Everything a build decides before any audio exists: vocabulary, synthesis jobs, lexicon, units."""
+
+    vocab: Vocabulary
+    negatives: list[str]
+    jobs: list
+    lex: Lexicon
+    garbage: list[str]
+    phones: list[str]
+    phone_ids: dict[str, int]
+    pdf: dict[str, int]
+
+
+def prepare(recipe: Recipe, seed: int, tiny: bool, human_train: Path | None = None) -> Prepared:
+    """The recipe's vocabulary, texts and voices (as synthesis jobs) and the lexicon in acoustic units."""
     rng = random.Random(seed)
     vocab = load_vocabulary(only_intents=list(recipe.intents) if recipe.intents else None,
                             first_phrase_only=tiny)
@@ -505,16 +517,26 @@ def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Pat
     phone_ids = {p: i + 1 for i, p in enumerate(phones)}
     pdf = {p: i for i, p in enumerate(phones)}
     log(f"lexicon: {len(lex.prons)} words, {len(phones)} units ({len(garbage)} generic phones + silence)")
+    return Prepared(vocab=vocab, negatives=negatives, jobs=jobs, lex=lex, garbage=garbage, phones=phones,
+                    phone_ids=phone_ids, pdf=pdf)
+
+
+def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Path | None = None,
+          human_train: Path | None = None, reuse_data: Path | None = None) -> dict:
+    t_start = time.time()
+    recipe = TINY if tiny else FULL
+    prep = prepare(recipe, seed, tiny, human_train)
+    vocab, lex, garbage, phones, phone_ids, pdf = prep.vocab, prep.lex, prep.garbage, prep.phones, prep.phone_ids, prep.pdf
     work = out.parent / (out.name + ".work")       # kept for re-tuning and inspection, not part of the model
     if retune:
         trained = load_trained(work, len(phones), recipe)
         log(f"re-tuning the network in {work} (no synthesis, no training)")
     else:
-        trained = train(recipe, seed, jobs, lex, pdf, phones, work, reuse_data,
+        trained = train(recipe, seed, prep.jobs, lex, pdf, phones, work, reuse_data,
                         phrases=vocab.all_phrases("all"), garbage=garbage,
                         intent_of={p: i for i, ps in vocab.phrases.items() for p in ps})
     layers, raw_priors, cmvn = trained.layers, trained.raw_priors, trained.cmvn
-    dev = dev_audio(vocab, seed, recipe.dev_utterances, negatives, recipe.plan)
+    dev = dev_audio(vocab, seed, recipe.dev_utterances, prep.negatives, recipe.plan)
     human = human_dev_audio(human_dev, vocab) if human_dev else []
     if human:
         log(f"development set: {len(dev)} synthetic utterances + {len(human)} human OOV clips from {human_dev}")
