@@ -387,6 +387,9 @@ def train(recipe: Recipe, seed: int, jobs, lex: Lexicon, pdf: dict[str, int], ph
     feats = [online_cmn(f, cmvn.mean) for f in raw_feats]     # what the network sees in libvosk
     hours = sum(len(f) for f in feats) / 360000
     log(f"training data: {len(utts)} utterances, {hours:.2f} h")
+    if recipe.train.bf16 and not bf16_native():
+        log("this CPU has no native bfloat16 (AVX512-BF16 or AMX): training runs in float32, about 2x slower; "
+            "`python -m bench.build_time` projects the whole build on this machine")
     import torch
     torch.manual_seed(seed)
     model = make_model(NUM_CEPS, len(phones), recipe.train.hidden, recipe.train.dropout, recipe.train.bottleneck)
