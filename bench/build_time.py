@@ -75,57 +75,35 @@ def time_synthesis(jobs, per_engine: int) -> tuple[dict, list]:
 def time_training(recipe, prep, utts, mmi_variants: list[tuple[str, object]]) -> dict:
     """Per-batch seconds of cross-entropy and of each MMI variant, realignment seconds per utterance,
     and the number of batches an epoch of the full plan holds."""
-    import torch
-    from models.build import discriminative as disc
-    from models.build.__main__ import (Cmvn, align_sequence, flat_labels, floored_priors, scaled_priors)
-    from models.build.features import NUM_CEPS, online_cmn
-    from models.build.nnet import (batches, bf16_native, log_posteriors, make_model, num_outputs, set_input_norm,
-                                   train_epochs, viterbi_align)
-    from models.build.specaug import perturb
-    seqs = [align_sequence(u.words, prep.lex, prep.pdf) for u in utts]
-    keep = [(u, s, lab) for u, s in zip(utts, seqs)
-            if (lab := flat_labels(u, [p for p, o in zip(*s) if not o])) is not None]
-    utts, seqs, labels = [k[0] for k in keep], [k[1] for k in keep], [k[2] for k in keep]
-    raw = [u.feats for u in utts]
-    cmvn = Cmvn.of(raw)
-    feats = [online_cmn(f, cmvn.mean) for f in raw]
-    torch.manual_seed(0)
-    model = make_model(NUM_CEPS, len(prep.phones), recipe.train.hidden, recipe.train.dropout, recipe.train.bottleneck)
-    set_input_norm(model, feats)
-    cfg = recipe.specaug
-    transform = None if cfg is None else (lambda f, r: online_cmn(perturb(r, f, cfg), cmvn.mean))
-    data = feats if transform is None else raw
-    n_batches = len(batches([len(f) for f in feats], recipe.train.batch_frames, np.random.default_rng(0)))
+    from models.build.__main__ import discriminative_loss, floored_priors, new_network, realign, training_set
+    from models.build.nnet import batches, bf16_native, num_outputs, train_epochs
+    ts = training_set(recipe, utts, prep.lex, prep.pdf)
+    model = new_network(recipe, len(prep.phones), ts, seed=0)
+    n_batches = len(batches([len(f) for f in ts.feats], recipe.train.batch_frames, np.random.default_rng(0)))
 
     def per_batch(extra=None) -> float:
         t0 = time.perf_counter()
-        train_epochs(model, data, labels, 1, recipe.train, np.random.default_rng(1), (1e-4, 1e-5), desc="timing",
-                     transform=transform, extra_loss=extra)
+        train_epochs(model, ts.inputs, ts.labels, 1, recipe.train, np.random.default_rng(1), (1e-4, 1e-5),
+                     desc="timing", transform=ts.transform, extra_loss=extra)
         return (time.perf_counter() - t0) / n_batches
 
     per_batch()                                    # warm-up: allocations, thread pools
     out = {"bf16": bool(recipe.train.bf16 and bf16_native()), "sample_batches": n_batches,
            "ce_seconds_per_batch": round(per_batch(), 3)}
     t0 = time.perf_counter()
-    for lp, (p, o) in zip(log_posteriors(model, feats), seqs):
-        viterbi_align(lp, p, o)
-    out["realign_seconds_per_utt"] = round((time.perf_counter() - t0) / len(feats), 5)
+    realign(model, ts, ts.labels)
+    out["realign_seconds_per_utt"] = round((time.perf_counter() - t0) / len(ts.feats), 5)
     # an epoch of the full plan: every text `copies` times, lengths drawn from the sample
     total = sum(len(j.texts) for j in prep.jobs) * recipe.plan.copies
-    lengths = np.random.default_rng(2).choice([len(f) for f in feats], total)
+    lengths = np.random.default_rng(2).choice([len(f) for f in ts.feats], total)
     out["batches_per_epoch"] = len(batches(list(lengths), recipe.train.batch_frames, np.random.default_rng(0)))
     out["utterances"] = int(total)
-    out["output_frames_per_utt"] = round(float(np.mean([num_outputs(len(f)) for f in feats])), 1)
-    counts = np.bincount(np.concatenate(labels), minlength=len(prep.phones)).astype(np.float64)
+    out["output_frames_per_utt"] = round(float(np.mean([num_outputs(len(f)) for f in ts.feats])), 1)
+    raw_priors = floored_priors(np.bincount(np.concatenate(ts.labels), minlength=len(prep.phones)).astype(np.float64))
     phrases = prep.vocab.all_phrases("all")
-    intent_of = {p: i for i, ps in prep.vocab.phrases.items() for p in ps}
-    mmi = {}
-    for name, m in mmi_variants:
-        refs = disc.references(utts, seqs, phrases, m)
-        intents = disc.answer_intents(utts, phrases, intent_of, m.separate)
-        comp = disc.make_competition(phrases, prep.lex.prons, prep.pdf, prep.garbage,
-                                     scaled_priors(floored_priors(counts), m.prior_scale), m, intent_of)
-        mmi[name] = round(per_batch(disc.extra_loss(refs, comp, m, intents)), 3)
+    mmi = {name: round(per_batch(discriminative_loss(m, ts, phrases, prep.vocab.intent_of(), prep.lex, prep.pdf,
+                                                     prep.garbage, raw_priors)), 3)
+           for name, m in mmi_variants}
     out["mmi_seconds_per_batch"] = mmi
     return out
 

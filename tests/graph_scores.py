@@ -1,12 +1,13 @@
 """Score waves on a built model's phrase and garbage loops as discriminative training does.
 
-    python tests/graph_scores.py MODEL_DIR WAVES.npz
+    python tests/graph_scores.py MODEL_DIR WAVES.npz "ANSWER WORDS"
 
 WAVES.npz holds int16 arrays named w0, w1, ...; prints one JSON object: for each wave the Viterbi
-and forward scores of the "all" context's phrase loop and garbage loop (models.build.discriminative),
-and for the first two waves (an answer and unknown speech) the margin before and after a few
-gradient steps of the boosted MMI loss on the network's log-posteriors. Runs in its own process:
-torch and libvosk must not share one (their thread pools can deadlock).
+and forward scores of the "all" context's phrase loop and garbage loop (models.build.discriminative);
+for the first two waves (the answer and unknown speech) the margin before and after a few gradient
+steps of the boosted MMI loss on the network's log-posteriors; and for the answer its lead over the
+other answers' rival loop under steps with and without `MmiConfig.separate`'s term. Runs in its own
+process: torch and libvosk must not share one (their thread pools can deadlock).
 """
 from __future__ import annotations
 
@@ -35,10 +36,13 @@ def main(model_dir: Path, waves: Path, answer_words: list[str]) -> dict:
              for line in (model_dir / "graph" / "lexicon.txt").read_text().splitlines()}
     c = manifest["graph_costs"]
     assert c["unk_phone_cost"] == 0.0, c        # make_competition's garbage loop, as every build tunes it
+    # the answers' rival loops are built too; the separation term acts only where intents are given
     cfg = D.MmiConfig(prior_scale=manifest["prior_scale"], unk_cost=c["unk_cost"],
-                      next_phrase_cost=c["next_phrase_cost"], phrase_cost=c["phrase_cost"])
+                      next_phrase_cost=c["next_phrase_cost"], phrase_cost=c["phrase_cost"], separate=("yes", "no"))
+    intent_of = {p: i for i, ps in manifest["vocabulary"]["phrases"].items() for p in ps}
     comp = D.make_competition(manifest["contexts"]["all"], prons, pdf, manifest["garbage_phones"],
-                              scaled_priors(floored_priors(np.load(work / "phone_counts.npy")), cfg.prior_scale), cfg)
+                              scaled_priors(floored_priors(np.load(work / "phone_counts.npy")), cfg.prior_scale), cfg,
+                              intent_of)
     data = np.load(waves)
     audio = [data[f"w{i}"] for i in range(len(data.files))]
     lps = log_posteriors(model, [online_cmn(mfcc(a.astype(np.float32)), mean).astype(np.float32) for a in audio])
@@ -51,43 +55,43 @@ def main(model_dir: Path, waves: Path, answer_words: list[str]) -> dict:
                 row[f"{name}_{'viterbi' if viterbi else 'forward'}"] = float(
                     D.forward_scores(x, [x.shape[1]], g, viterbi=viterbi)[0])
         out["scores"].append(row)
+
+    def steps(lp, measure, ref, intents=None) -> tuple[list[float], float]:
+        """`measure` of the frame scores before each of 4 small gradient steps of the MMI loss (a boost
+        no margin meets, so the loss always acts; small steps, so each follows the gradient)."""
+        logp = torch.from_numpy(lp).unsqueeze(0).clone().requires_grad_(True)
+        seen = []
+        for _ in range(4):
+            x = logp - comp.log_prior
+            seen.append(float(measure(x, [x.shape[1]])))
+            loss = D.mmi_loss(logp, [x.shape[1]], [ref], comp, boost=200.0, intents=intents)
+            logp.grad = None
+            loss.backward()
+            with torch.no_grad():
+                logp -= 0.05 * logp.grad
+        return seen, float(loss)
+
     # the loss must move the decision the right way: an answer away from garbage, unknown speech toward it
-    # (the step is small, so each step follows the gradient)
     lex = Lexicon(prons=prons)
     pdfs, opt = align_sequence(answer_words, lex, pdf)
     ref = D.chain_graph(pdfs, opt, c["phrase_cost"])
+
+    def margin(x, n):
+        return D.forward_scores(x, n, comp.phrases) - D.forward_scores(x, n, comp.garbage)
+
     for k, r in ((0, ref), (1, None)):
-        logp = torch.from_numpy(lps[k]).unsqueeze(0).clone().requires_grad_(True)
-        margins = []
-        for step in range(4):
-            x = logp - comp.log_prior
-            n = [x.shape[1]]
-            margins.append(float(D.forward_scores(x, n, comp.phrases) - D.forward_scores(x, n, comp.garbage)))
-            loss = D.mmi_loss(logp, n, [r], comp, boost=200.0)   # a boost no margin meets: the loss acts
-            logp.grad = None
-            loss.backward()
-            with torch.no_grad():
-                logp -= 0.05 * logp.grad
-        out["answer" if r is not None else "unknown"] = {"margins": margins, "loss": float(loss)}
+        margins, loss = steps(lps[k], margin, r)
+        out["answer" if r is not None else "unknown"] = {"margins": margins, "loss": loss}
     # with MmiConfig.separate, the answer must also pull away from the other answers' phrases: its
     # reference's lead over the rival loop ("yes" against "no") grows faster than without that term
-    intent_of = {p: i for i, ps in manifest["vocabulary"]["phrases"].items() for p in ps}
-    sep = D.make_competition(manifest["contexts"]["all"], prons, pdf, manifest["garbage_phones"],
-                             np.exp(comp.log_prior.numpy()), D.MmiConfig(separate=("yes", "no")), intent_of)
-    rival, ref_t = sep.rivals[intent_of[" ".join(answer_words)]], D.TorchGraph(ref)
-    for name, intents in (("separated", [intent_of[" ".join(answer_words)]]), ("plain", None)):
-        logp = torch.from_numpy(lps[0]).unsqueeze(0).clone().requires_grad_(True)
-        leads = []
-        for step in range(4):
-            x = logp - sep.log_prior
-            n = [x.shape[1]]
-            leads.append(float(D.forward_scores(x, n, [ref_t]) - D.forward_scores(x, n, rival)))
-            loss = D.mmi_loss(logp, n, [ref], sep, boost=200.0, intents=intents)
-            logp.grad = None
-            loss.backward()
-            with torch.no_grad():
-                logp -= 0.05 * logp.grad
-        out[name] = {"leads": leads}
+    intent = intent_of[" ".join(answer_words)]
+    ref_t, rival = D.TorchGraph(ref), comp.rivals[intent]
+
+    def lead(x, n):
+        return D.forward_scores(x, n, [ref_t]) - D.forward_scores(x, n, rival)
+
+    for name, intents in (("separated", [intent]), ("plain", None)):
+        out[name] = {"leads": steps(lps[0], lead, ref, intents)[0]}
     return out
 
 

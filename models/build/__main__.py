@@ -17,6 +17,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -365,14 +366,25 @@ def synthesise(jobs, reuse: Path | None) -> list[Utt]:
     return utts
 
 
-def train(recipe: Recipe, seed: int, jobs, lex: Lexicon, pdf: dict[str, int], phones: list[str],
-          work: Path, reuse_data: Path | None = None, phrases: list[str] = (), garbage: list[str] = (),
-          intent_of: dict[str, str] | None = None) -> Trained:
-    """Synthesise and augment the training speech, then flat-start, train and realign the network;
-    with `recipe.mmi`, finish with discriminative training against the `phrases` and `garbage` loops
-    (and, for `recipe.mmi.separate`, each answer against the other answers: `intent_of` phrase -> intent)."""
-    np_rng = np.random.default_rng(seed)
-    utts = synthesise(jobs, reuse_data)
+@dataclass
+class TrainingSet:
+    """The training speech as the network sees it: utterances whose flat-start alignment fits."""
+
+    utts: list[Utt]
+    seqs: list[tuple[list[int], list[bool]]]   # each utterance's units, and which are optional
+    labels: list[np.ndarray]                   # flat-start alignment (a unit per output frame)
+    raw_feats: list[np.ndarray]                # as stored: the per-batch perturbation starts from these
+    feats: list[np.ndarray]                    # online-CMN normalised, as libvosk computes them
+    cmvn: Cmvn
+    transform: Callable | None                 # per batch: perturb, then normalise (None: feats as they are)
+
+    @property
+    def inputs(self) -> list[np.ndarray]:
+        """What `train_epochs` is given with `transform`."""
+        return self.feats if self.transform is None else self.raw_feats
+
+
+def training_set(recipe: Recipe, utts: list[Utt], lex: Lexicon, pdf: dict[str, int]) -> TrainingSet:
     seqs = [align_sequence(u.words, lex, pdf) for u in utts]
     labels, keep = [], []
     for i, u in enumerate(utts):
@@ -381,51 +393,78 @@ def train(recipe: Recipe, seed: int, jobs, lex: Lexicon, pdf: dict[str, int], ph
             labels.append(lab)
             keep.append(i)
     utts = [utts[i] for i in keep]
-    seqs = [seqs[i] for i in keep]
     raw_feats = [u.feats for u in utts]
     cmvn = Cmvn.of(raw_feats)
-    feats = [online_cmn(f, cmvn.mean) for f in raw_feats]     # what the network sees in libvosk
+    cfg = recipe.specaug      # each batch perturbed afresh, then normalised as libvosk does
+    transform = None if cfg is None else (lambda f, r: online_cmn(perturb(r, f, cfg), cmvn.mean))
+    return TrainingSet(utts=utts, seqs=[seqs[i] for i in keep], labels=labels, raw_feats=raw_feats,
+                       feats=[online_cmn(f, cmvn.mean) for f in raw_feats], cmvn=cmvn, transform=transform)
+
+
+def new_network(recipe: Recipe, num_units: int, ts: TrainingSet, seed: int):
+    import torch
+    torch.manual_seed(seed)
+    model = make_model(NUM_CEPS, num_units, recipe.train.hidden, recipe.train.dropout, recipe.train.bottleneck)
+    set_input_norm(model, ts.feats)
+    return model
+
+
+def realign(model, ts: TrainingSet, labels: list[np.ndarray]) -> tuple[list[np.ndarray], int]:
+    """Viterbi realignment of every utterance with the network (an utterance that fails keeps its
+    old labels); also the number of frames that changed."""
+    new, changed = [], 0
+    for lp, (p, o), old in zip(log_posteriors(model, ts.feats), ts.seqs, labels):
+        a = viterbi_align(lp, p, o)
+        a = old if a is None else a
+        changed += int((a != old).sum())
+        new.append(a)
+    return new, changed
+
+
+def discriminative_loss(m: MmiConfig, ts: TrainingSet, phrases: list[str], intent_of: dict[str, str],
+                        lex: Lexicon, pdf: dict[str, int], garbage: list[str], raw_priors: np.ndarray) -> Callable:
+    """`train_epochs`' extra loss for the discriminative stage `m` over the training set."""
+    from models.build import discriminative as disc
+    refs = disc.references(ts.utts, ts.seqs, phrases, m)
+    intents = disc.answer_intents(ts.utts, phrases, intent_of, m.separate)
+    log(f"discriminative stage: {sum(r is not None and not isinstance(r, str) for r in refs)} answers "
+        f"({sum(i is not None for i in intents)} of them also against the other {'/'.join(m.separate)} "
+        f"phrases), {sum(r is None for r in refs)} unknown, {sum(isinstance(r, str) for r in refs)} "
+        "cross-entropy only")
+    comp = disc.make_competition(phrases, lex.prons, pdf, garbage, scaled_priors(raw_priors, m.prior_scale), m,
+                                 intent_of)
+    return disc.extra_loss(refs, comp, m, intents)
+
+
+def train(recipe: Recipe, seed: int, jobs, lex: Lexicon, pdf: dict[str, int], phones: list[str],
+          work: Path, reuse_data: Path | None = None, phrases: list[str] = (), garbage: list[str] = (),
+          intent_of: dict[str, str] | None = None) -> Trained:
+    """Synthesise and augment the training speech, then flat-start, train and realign the network;
+    with `recipe.mmi`, finish with discriminative training against the `phrases` and `garbage` loops
+    (and, for `recipe.mmi.separate`, each answer against the other answers: `intent_of` phrase -> intent)."""
+    np_rng = np.random.default_rng(seed)
+    ts = training_set(recipe, synthesise(jobs, reuse_data), lex, pdf)
+    utts, feats, labels, cmvn = ts.utts, ts.feats, ts.labels, ts.cmvn
     hours = sum(len(f) for f in feats) / 360000
     log(f"training data: {len(utts)} utterances, {hours:.2f} h")
     if recipe.train.bf16 and not bf16_native():
         log("this CPU has no native bfloat16 (AVX512-BF16 or AMX): training runs in float32, about 2x slower; "
             "`python -m bench.build_time` projects the whole build on this machine")
-    import torch
-    torch.manual_seed(seed)
-    model = make_model(NUM_CEPS, len(phones), recipe.train.hidden, recipe.train.dropout, recipe.train.bottleneck)
-    set_input_norm(model, feats)
-    cfg = recipe.specaug      # each batch perturbed afresh, then normalised as libvosk does
-    transform = None if cfg is None else (lambda f, r: online_cmn(perturb(r, f, cfg), cmvn.mean))
+    model = new_network(recipe, len(phones), ts, seed)
     for stage, epochs in enumerate(recipe.epochs):
         if stage > 0:
-            lps = log_posteriors(model, feats)
-            new, changed = [], 0
-            for lp, (p, o), old in zip(lps, seqs, labels):
-                a = viterbi_align(lp, p, o)
-                a = old if a is None else a
-                changed += int((a != old).sum())
-                new.append(a)
-            labels = new
+            labels, changed = realign(model, ts, labels)
             log(f"realigned: {changed / sum(len(x) for x in labels):.1%} of frames changed")
         lr0 = recipe.train.lr if stage < len(recipe.epochs) - 1 else recipe.train.lr * 0.75
-        train_epochs(model, feats if transform is None else raw_feats, labels, epochs, recipe.train, np_rng,
-                     (lr0, lr0 * 0.1), desc=f"train stage {stage + 1}/{len(recipe.epochs)}", transform=transform)
+        train_epochs(model, ts.inputs, labels, epochs, recipe.train, np_rng,
+                     (lr0, lr0 * 0.1), desc=f"train stage {stage + 1}/{len(recipe.epochs)}", transform=ts.transform)
     counts = np.bincount(np.concatenate(labels), minlength=len(phones)).astype(np.float64)
     raw_priors = floored_priors(counts)
     if recipe.mmi is not None:
-        from models.build import discriminative as disc
         m = recipe.mmi
-        refs = disc.references(utts, seqs, list(phrases), m)
-        intents = disc.answer_intents(utts, list(phrases), intent_of or {}, m.separate)
-        log(f"discriminative stage: {sum(r is not None and not isinstance(r, str) for r in refs)} answers "
-            f"({sum(i is not None for i in intents)} of them also against the other {'/'.join(m.separate)} "
-            f"phrases), {sum(r is None for r in refs)} unknown, {sum(isinstance(r, str) for r in refs)} "
-            "cross-entropy only")
-        comp = disc.make_competition(list(phrases), lex.prons, pdf, list(garbage),
-                                     scaled_priors(raw_priors, m.prior_scale), m, intent_of)
-        train_epochs(model, feats if transform is None else raw_feats, labels, m.epochs, recipe.train, np_rng,
-                     (m.lr, m.lr * 0.1), desc="discriminative (MMI)", transform=transform,
-                     extra_loss=disc.extra_loss(refs, comp, m, intents))
+        extra = discriminative_loss(m, ts, list(phrases), intent_of or {}, lex, pdf, list(garbage), raw_priors)
+        train_epochs(model, ts.inputs, labels, m.epochs, recipe.train, np_rng, (m.lr, m.lr * 0.1),
+                     desc="discriminative (MMI)", transform=ts.transform, extra_loss=extra)
     layers = export_layers(model)
     ref = forward_exported(layers, feats[0].astype(np.float32))
     got = log_posteriors(model, [feats[0]])[0]
@@ -447,6 +486,7 @@ def train(recipe: Recipe, seed: int, jobs, lex: Lexicon, pdf: dict[str, int], ph
                                                 "vocal-tract warp, random EQ, frequency masks"},
     }
     work.mkdir(parents=True, exist_ok=True)
+    import torch
     torch.save(model.state_dict(), work / "network.pt")
     np.save(work / "phone_counts.npy", counts)
     np.savez(work / "cmvn.npz", mean=cmvn.mean, count=cmvn.count)
@@ -537,7 +577,7 @@ def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Pat
     else:
         trained = train(recipe, seed, prep.jobs, lex, pdf, phones, work, reuse_data,
                         phrases=vocab.all_phrases("all"), garbage=garbage,
-                        intent_of={p: i for i, ps in vocab.phrases.items() for p in ps})
+                        intent_of=vocab.intent_of())
     layers, raw_priors, cmvn = trained.layers, trained.raw_priors, trained.cmvn
     dev = dev_audio(vocab, seed, recipe.dev_utterances, prep.negatives, recipe.plan)
     human = human_dev_audio(human_dev, vocab) if human_dev else []

@@ -58,6 +58,10 @@ class Vocabulary:
             out += self.corrections
         return sorted(set(out))
 
+    def intent_of(self) -> dict[str, str]:
+        """Each spoken phrase's intent (corrections have none)."""
+        return {p: i for i, ps in self.phrases.items() for p in ps}
+
     def words(self) -> list[str]:
         return sorted({w for p in self.all_phrases() for w in p.split()})
 
