@@ -44,8 +44,8 @@ def test_committed_model_never_trained_on_a_benchmark_voice() -> None:
     from bench.accuracy import heldout_voices
     trained = set(load_manifest()["training_data"]["voices"])
     assert any(v.startswith("mbrola:") for v in trained)       # the manifest does name its speakers
-    held_out = {f"{v.engine}:{v.name}" for v in heldout_voices(quick=False)}
-    assert {"mbrola:mb-us3", "rhvoice:lyubov", "flite:rms", "espeak:en-029"} <= held_out
+    held_out = {f"{v.engine}:{v.name}" for s in ("standard", "accented") for v in heldout_voices(False, s)}
+    assert {"mbrola:mb-us3", "rhvoice:lyubov", "flite:rms", "espeak:en-029", "kokoro:hm_psi"} <= held_out
     assert not held_out & trained
 
 

