@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -254,18 +257,47 @@ def test_tiny_build_scores_answers_against_a_garbage_only_graph(tiny_model: Path
     assert heard[2].text == "[unk]" and heard[2].margin is not None and abs(heard[2].margin) < 5.0
 
 
-def test_reuse_data_trains_on_the_saved_speech_and_refuses_other_texts(tiny_model: Path, tmp_path: Path) -> None:
+def test_reuse_data_trains_on_the_saved_speech_and_refuses_a_foreign_file(tiny_model: Path, tmp_path: Path) -> None:
     saved = tiny_model.parent / "speech.pkl"
     r = subprocess.run([sys.executable, "-m", "models.build", "--tiny", "--seed", "5", "--out", str(tmp_path / "m"),
                         "--reuse-data", str(saved)], cwd=REPO, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert f"training speech reused from {saved}" in r.stderr and "synthesise+augment" not in r.stderr
+    assert re.search(rf"training speech: (\d+) of \1 jobs reused from {re.escape(str(saved))}", r.stderr)
+    assert "synthesise+augment" not in r.stderr
     assert load_manifest(tmp_path / "m")["training_data"] == load_manifest(tiny_model)["training_data"]
-    other = subprocess.run([sys.executable, "-m", "models.build", "--tiny", "--seed", "6", "--out", str(tmp_path / "o"),
-                            "--reuse-data", str(saved)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    foreign = tmp_path / "foreign.pkl"
+    foreign.write_bytes(pickle.dumps(("a jobs key", [])))
+    other = subprocess.run([sys.executable, "-m", "models.build", "--tiny", "--seed", "5", "--out", str(tmp_path / "o"),
+                            "--reuse-data", str(foreign)], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert other.returncode != 0
-    assert str(saved) in other.stderr and "other training texts or voices" in other.stderr
+    assert str(foreign) in other.stderr and "not a --reuse-data file of this version" in other.stderr
     assert "Traceback" not in other.stderr
+
+
+def test_reuse_data_synthesises_only_the_jobs_it_has_not_saved(tmp_path: Path) -> None:
+    """Two data plans that share most jobs (the same plan with a few jobs re-voiced) share their speech."""
+    code = textwrap.dedent("""
+        import sys
+        from pathlib import Path
+        import numpy as np
+        from models.build.__main__ import TINY, prepare, synthesise
+        jobs = prepare(TINY, 5, True).jobs[:3]
+        f = Path(sys.argv[1])
+        first = synthesise(jobs[:2], f)
+        both = synthesise(jobs, f)
+        again = synthesise(jobs, f)
+        same = all(np.array_equal(a.feats, b.feats) for a, b in zip(first, both))
+        print(len(first), len(both), len(again), same,
+              all(np.array_equal(a.feats, b.feats) and a.words == b.words for a, b in zip(both, again)))
+    """)
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "speech.pkl")], cwd=REPO, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    n_first, n_both, n_again, same, identical = r.stdout.split()
+    assert 0 < int(n_first) < int(n_both) == int(n_again) and same == identical == "True"
+    log = r.stderr
+    assert "0 of 2 jobs reused" in log and "2 of 3 jobs reused" in log and "3 of 3 jobs reused" in log
+    assert log.count("training speech saved to") == 2     # nothing new to save the third time
 
 
 def test_a_factorised_network_decodes_in_libvosk_as_its_plain_twin(tiny_model: Path, tmp_path: Path) -> None:

@@ -72,8 +72,14 @@ def test_accented_voices_are_drawn_only_when_the_plan_asks_and_never_a_held_out_
     same = [training_voices(random.Random(5), DataPlan(utterances=100, kokoro_share=1.0, kokoro_accented=0.0))
             for _ in range(3)]
     assert plain == same        # the share is 0 by default and then draws nothing: older recipes reproduce
-    rng = random.Random(12)
-    drawn = [training_voices(rng, DataPlan(utterances=100, kokoro_share=1.0, kokoro_accented=0.5)) for _ in range(400)]
+    rng, accent_rng = random.Random(12), random.Random(13)
+    plan = DataPlan(utterances=100, kokoro_share=1.0, kokoro_accented=0.5)
+    drawn = [training_voices(rng, plan, accent_rng) for _ in range(400)]
+    same_rng = random.Random(12)
+    english = [training_voices(same_rng, DataPlan(utterances=100, kokoro_share=1.0)) for _ in range(400)]
+    # the accent draw comes from its own generator: every job keeps its text, rate, weight and blending
+    assert [(v.rate, v.blend, bool(v.variant)) for v in drawn] == [(v.rate, v.blend, bool(v.variant)) for v in english]
+    assert sum(a != b for a, b in zip(drawn, english)) == sum(v.name in kokoro.VOICES_ACCENTED_TRAIN for v in drawn)
     accented = [v for v in drawn if v.name in kokoro.VOICES_ACCENTED_TRAIN]
     assert 0.4 < len(accented) / len(drawn) < 0.6
     assert {v.name for v in accented} == set(kokoro.VOICES_ACCENTED_TRAIN)

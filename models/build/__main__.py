@@ -25,7 +25,7 @@ from models.build import RECIPE_VERSION
 from models.build.corpus import CONTEXTS, GARBAGE_CONTEXT, Vocabulary, load_vocabulary
 from models.build.discriminative import MmiConfig
 from models.build.data import (DataPlan, Recording, Utt, make_jobs, near_rhyme_pool, negative_pool, recorded_jobs,
-                               run_jobs)
+                               run_jobs_grouped)
 from models.build.graph import GraphCosts, build_hclg
 from models.build.lexicon import SIL, Lexicon, build_lexicon
 from models.build.mine import HARD_NEGATIVES_YAML, load_hard_negatives
@@ -336,34 +336,45 @@ class Trained:
     training_data: dict
 
 
-def jobs_key(jobs) -> str:
-    """What the training speech is made from (seed, voice and texts of every job): equal keys, equal speech."""
-    return hashlib.sha256(pickle.dumps([(j.seed, repr(j.voice), j.texts, j.kinds) for j in jobs])).hexdigest()
+def job_key(job) -> str:
+    """What one job's speech is made from (seed, index, voice, texts, copies, augmentation, recordings):
+    equal keys, equal speech."""
+    return hashlib.sha256(pickle.dumps((job.seed, job.index, repr(job.voice), job.texts, job.kinds, job.copies,
+                                        repr(job.augment_cfg), job.wavs))).hexdigest()
+
+
+REUSE_FORMAT = "speech-by-job-1"
 
 
 def synthesise(jobs, reuse: Path | None) -> list[Utt]:
-    """The training speech, synthesised and augmented; with `reuse`, loaded from that file when an
-    earlier build with the same jobs saved it there, else saved there. Lets two training settings
-    be compared on identical speech without half an hour of synthesis each (not for shipped builds:
-    the one-hour recipe synthesises from nothing)."""
-    key = jobs_key(jobs)
+    """The training speech, synthesised and augmented. With `reuse`, jobs whose speech an earlier
+    build saved in that file (same key) are loaded, the others synthesised, and the file then holds
+    both: two training settings, or two data plans that differ in a few jobs (for example accented
+    Kokoro voices in place of English ones), are compared without re-synthesising what they share
+    (not for shipped builds: the one-hour recipe synthesises from nothing)."""
+    saved: dict[str, list[Utt]] = {}
     if reuse is not None and reuse.exists():
         with reuse.open("rb") as f:
-            saved_key, utts = pickle.load(f)
-        if saved_key != key:
-            raise SystemExit(f"{reuse}: saved by a build with other training texts or voices "
-                             "(different seed, vocabulary or data plan); delete it or choose another file")
-        log(f"training speech reused from {reuse} ({len(utts)} utterances)")
-        return utts
-    utts = run_jobs(jobs, workers=2, desc="synthesise+augment")
+            data = pickle.load(f)
+        if not (isinstance(data, dict) and data.get("format") == REUSE_FORMAT):
+            raise SystemExit(f"{reuse}: not a --reuse-data file of this version (format {REUSE_FORMAT}); "
+                             "delete it or choose another file")
+        saved = data["jobs"]
+    keys = [job_key(j) for j in jobs]
+    todo = [j for j, k in zip(jobs, keys) if k not in saved]
     if reuse is not None:
-        reuse.parent.mkdir(parents=True, exist_ok=True)
-        tmp = reuse.with_name(reuse.name + ".part")
-        with tmp.open("wb") as f:
-            pickle.dump((key, utts), f, protocol=pickle.HIGHEST_PROTOCOL)
-        tmp.replace(reuse)
-        log(f"training speech saved to {reuse}")
-    return utts
+        log(f"training speech: {len(jobs) - len(todo)} of {len(jobs)} jobs reused from {reuse}")
+    if todo:
+        made = run_jobs_grouped(todo, workers=2, desc="synthesise+augment")
+        saved.update({job_key(j): utts for j, utts in zip(todo, made)})
+        if reuse is not None:
+            reuse.parent.mkdir(parents=True, exist_ok=True)
+            tmp = reuse.with_name(reuse.name + ".part")
+            with tmp.open("wb") as f:
+                pickle.dump({"format": REUSE_FORMAT, "jobs": saved}, f, protocol=pickle.HIGHEST_PROTOCOL)
+            tmp.replace(reuse)
+            log(f"training speech saved to {reuse} ({len(saved)} jobs)")
+    return [u for k in keys for u in saved[k]]
 
 
 @dataclass

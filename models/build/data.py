@@ -123,9 +123,13 @@ def make_texts(vocab: Vocabulary, rng: random.Random, n: int, plan: DataPlan,
     return out
 
 
-def training_voices(rng: random.Random, plan: DataPlan) -> Voice:
+def training_voices(rng: random.Random, plan: DataPlan, accent_rng: random.Random | None = None) -> Voice:
     """One job's speaker. Piper, MBROLA, Pico, RHVoice and Kokoro shares are fractions of all texts
-    (one draw picks among them); festival takes `festival_share` of the rest and espeak-ng the rest."""
+    (one draw picks among them); festival takes `festival_share` of the rest and espeak-ng the rest.
+    Whether a Kokoro job is spoken by an accented voice (`plan.kokoro_accented`), and by which, is
+    drawn from `accent_rng` (make_jobs keeps one apart; default `rng`): so a plan with accents keeps
+    every job's texts, rates and augmentation of the same plan without them, and their speech differs
+    only in the accented jobs' voices (--reuse-data re-synthesises only those)."""
     engines = available_engines()
     piper = piper_voices() if plan.piper_share > 0 and "piper" in engines else []
     mbrola = mbrola_voices() if plan.mbrola_share > 0 else []
@@ -147,17 +151,19 @@ def training_voices(rng: random.Random, plan: DataPlan) -> Voice:
             return Voice("rhvoice", rng.choice(rhvoice), rate=rng.uniform(0.75, 1.3), pitch=rng.randint(25, 75))
         u -= plan.rhvoice_share
         if koko and 0 <= u < plan.kokoro_share:
-            if plan.kokoro_accented > 0 and rng.random() < plan.kokoro_accented:
-                # English from a Spanish/French/Hindi/Italian/Japanese/Portuguese/Mandarin voice, half
-                # the time blended with another voice of either kind
-                accented = kokoro.voices(kokoro.VOICES_ACCENTED_TRAIN)
-                a = rng.choice(accented)
-                b = rng.choice([v for v in accented + koko if v != a]) if rng.random() < 0.5 else ""
-                return Voice("kokoro", a, b, rate=rng.uniform(0.8, 1.25), blend=round(rng.uniform(0.25, 0.75), 2))
             # a blend of two voices is a speaker neither of them is: breadth from 24 style tables
             a, b = rng.sample(koko, 2)
-            return Voice("kokoro", a, b if rng.random() < 0.5 else "", rate=rng.uniform(0.8, 1.25),
-                         blend=round(rng.uniform(0.25, 0.75), 2))
+            blended = rng.random() < 0.5
+            rate, weight = rng.uniform(0.8, 1.25), round(rng.uniform(0.25, 0.75), 2)
+            if plan.kokoro_accented > 0:
+                # English from a Spanish/French/Hindi/Italian/Japanese/Portuguese/Mandarin voice, blended
+                # (when this job blends) with another voice of either kind; same text, rate and weight
+                arng = rng if accent_rng is None else accent_rng
+                if arng.random() < plan.kokoro_accented:
+                    accented = kokoro.voices(kokoro.VOICES_ACCENTED_TRAIN)
+                    a = arng.choice(accented)
+                    b = arng.choice([v for v in accented + koko if v != a])
+            return Voice("kokoro", a, b if blended else "", rate=rate, blend=weight)
     fest = festival_voices() if "festival" in engines else []
     if fest and rng.random() < plan.festival_share:
         return Voice("festival", rng.choice(fest), rate=rng.uniform(0.8, 1.25))
@@ -176,11 +182,12 @@ def make_jobs(vocab: Vocabulary, seed: int, plan: DataPlan, negatives: list[str]
             raise SynthesisError(f"the recipe trains on Kokoro's accented voices, but {', '.join(missing)} "
                                  f"are not installed in {kokoro.voices_dir()}: {kokoro.INSTALL_HINT}")
     rng = random.Random(seed)
+    accent_rng = random.Random(f"{seed}:accented")
     texts = make_texts(vocab, rng, plan.utterances, plan, negatives, near, hard)
     jobs = []
     for j in range(0, len(texts), plan.texts_per_job):
         chunk = texts[j:j + plan.texts_per_job]
-        jobs.append(Job(index=len(jobs), seed=seed, voice=training_voices(rng, plan),
+        jobs.append(Job(index=len(jobs), seed=seed, voice=training_voices(rng, plan, accent_rng),
                         texts=[t for t, _ in chunk], kinds=[k for _, k in chunk], copies=plan.copies))
     return jobs
 
@@ -215,18 +222,19 @@ def run_job(job: Job) -> list[Utt]:
     return out
 
 
-def run_jobs(jobs: list[Job], workers: int = 2, desc: str = "synthesise") -> list[Utt]:
+def run_jobs_grouped(jobs: list[Job], workers: int = 2, desc: str = "synthesise") -> list[list[Utt]]:
+    """Each job's utterances, in the jobs' order (a text whose audio is under 0.1 s is dropped)."""
     from tqdm import tqdm
-    utts: list[Utt] = []
+    out: list[list[Utt]] = []
     bar = tqdm(total=sum(len(j.texts) for j in jobs), desc=desc, unit="utt")
     if workers <= 1:
         for j in jobs:
-            utts += run_job(j)
+            out.append(run_job(j))
             bar.update(len(j.texts))
     else:
         with get_context("fork").Pool(workers) as pool:
             for j, res in zip(jobs, pool.imap(run_job, jobs, chunksize=1)):
-                utts += res
+                out.append(res)
                 bar.update(len(j.texts))
     bar.close()
-    return utts
+    return out
