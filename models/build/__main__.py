@@ -361,12 +361,11 @@ def synthesise(jobs, reuse: Path | None) -> list[Utt]:
                              "delete it or choose another file")
         saved = data["jobs"]
     keys = [job_key(j) for j in jobs]
-    todo = [j for j, k in zip(jobs, keys) if k not in saved]
+    todo = {k: j for k, j in zip(keys, jobs) if k not in saved}
     if reuse is not None:
         log(f"training speech: {len(jobs) - len(todo)} of {len(jobs)} jobs reused from {reuse}")
     if todo:
-        made = run_jobs_grouped(todo, workers=2, desc="synthesise+augment")
-        saved.update({job_key(j): utts for j, utts in zip(todo, made)})
+        saved.update(zip(todo, run_jobs_grouped(list(todo.values()), workers=2, desc="synthesise+augment")))
         if reuse is not None:
             reuse.parent.mkdir(parents=True, exist_ok=True)
             tmp = reuse.with_name(reuse.name + ".part")
