@@ -23,10 +23,19 @@ commander, a transport pilot, three VTOL pilots and the processed Collective
 voice; labels are the developers' comments in base.wz:audio/audio.cfg),
 neverball (GPL-2+, announcer "ready", "set", "go", "game over", "time's up"; labels
 from file names), ktuberling (GPL-2+, KDE potato-guy toy, English object names
-"nose", "hat", "camel"...; labels from file names, 47 MB download).
-Vocabulary phrases inside longer clean prompts ("please try again") are then
-cut out as extra in-vocabulary clips, timed by PocketSphinx forced alignment
-(PyPI pocketsphinx, installed into the cache when missing).
+"nose", "hat", "camel"...; labels from file names, 47 MB download),
+trigger_rally (GPL-2+, Trigger Rally co-driver calls "left", "right", "easy",
+"finish"... by two recorded voices, tim and paula; the third, synthesised
+voice is left out; labels from file names, 119 MB download), kajongg (GPL-2+,
+KDE Mah Jongg calls "no choice", "original call", "chow" and tiles "bamboo
+three" by three recorded voices; the synthesised one is left out; labels from
+file names, 5 MB download), tuxpaint (GPL-2+, Tux Paint stamp descriptions
+"a koala", "an owl"... labelled by each stamp's English text, kept only where
+that text is "a/an <stamp name>", plus British English digits; 161 MB download).
+Vocabulary phrases inside longer clean prompts ("please try again", Kajongg's
+"no choice") are then cut out as extra in-vocabulary clips, timed by
+PocketSphinx forced alignment (PyPI pocketsphinx, installed into the cache when
+missing).
 """
 from __future__ import annotations
 
@@ -461,6 +470,110 @@ def ktuberling(cache: Path) -> Iterator[Clip]:
                        notes="label from file name")
 
 
+# Trigger Rally co-driver pace notes: one word per file, the file name is the word.
+# Only the "tim" and "paula" voices: the third ("ab") is formant-synthesised (flat,
+# fixed formant bands), so it is not human speech.
+TRIGGER_RALLY_VOICES = ("tim", "paula")
+TRIGGER_RALLY_WORDS = {"dont": "don't"}
+
+
+def trigger_rally(cache: Path) -> Iterator[Clip]:
+    """Trigger Rally co-driver calls: "left", "right", "easy", "hairpin", "finish"..."""
+    root = apt_extract("trigger-rally-data", cache)
+    pkg = f"trigger-rally-data {deb_version(root)}"
+    target = cache / "trigger-rally"
+    with zipfile.ZipFile(root / "usr/share/games/trigger-rally/data.zip") as data:
+        members = sorted(m for m in data.namelist()
+                         if m.endswith(".wav") and m.split("/")[:2] == ["sounds", "codriver"]
+                         and m.split("/")[2] in TRIGGER_RALLY_VOICES)
+        if not (target / ".done").exists():
+            data.extractall(target, members=members)
+            (target / ".done").write_text(pkg)
+    for member in members:
+        voice, name = member.split("/")[2:]
+        stem = name.removesuffix(".wav").lower()
+        yield Clip(target / member, TRIGGER_RALLY_WORDS.get(stem, stem), pkg,
+                   "GPL-2+ (Trigger Rally data; voices credited in debian/copyright)",
+                   f"trigger-rally-{voice}", f"data.zip:{member}",
+                   notes="rally co-driver call, 44.1 kHz stereo original; label from file name")
+
+
+# Kajongg (KDE Mah Jongg) English voices say the calls and the tiles players discard.
+# female1, female2 and male1 are recorded voices; male2 is formant-synthesised (and has
+# no COPYRIGHT file), so it is left out, and so is the German set (voices/de/).
+KAJONGG_VOICES = ("female1", "female2", "male1")
+KAJONGG_CALLS = {"nochoice": "no choice", "dangerousgame": "dangerous game",
+                 "originalcall": "original call", "violatesoriginalcall": "violates original call",
+                 "chow": "chow", "pung": "pung", "kong": "kong", "mahjongg": "mahjong"}
+KAJONGG_SUITS = {"b": "bamboo", "c": "character"}  # "s" (stone or circle?), winds, dragons: unsure
+
+
+def kajongg_words(stem: str) -> str | None:
+    """Words said in a Kajongg voice file, from its name (None: reading not sure).
+
+    Tiles are said suit first ("b3" -> "bamboo three"), checked with a PocketSphinx grammar
+    that also allowed "three bamboo" and "three of bamboo".
+    """
+    if stem in KAJONGG_CALLS:
+        return KAJONGG_CALLS[stem]
+    if len(stem) == 2 and stem[0] in KAJONGG_SUITS and stem[1] in "123456789":
+        return f"{KAJONGG_SUITS[stem[0]]} {DIGITS[int(stem[1])]}"
+    return None
+
+
+def kajongg(cache: Path) -> Iterator[Clip]:
+    """Kajongg voices: "no choice", "original call", "bamboo three"... (three speakers)."""
+    root = apt_extract("kajongg", cache)
+    pkg = f"kajongg {deb_version(root)}"
+    for voice in KAJONGG_VOICES:
+        for ogg in sorted((root / "usr/share/kajongg/voices" / voice).glob("*.ogg")):
+            words = kajongg_words(ogg.stem)
+            if words:
+                yield Clip(ogg, words, pkg, "GPL-2+ (Wolfgang Rohdewald, voices/*/COPYRIGHT)",
+                           f"kajongg-{voice}", f"/usr/share/kajongg/voices/{voice}/{ogg.name}",
+                           notes="game call or tile name; label from file name")
+
+
+# Tux Paint stamps: <stamp>_desc.ogg says the stamp's English description, the first line
+# of <stamp>.txt ("A koala."). Kept only when that description is "a/an <stamp name>": some
+# texts were changed after the recording ("kangaroo" -> "A red kangaroo.").
+TUXPAINT_RESPELL = {"mountaingoat": "mountain goat"}
+
+
+def tuxpaint_description(stem: str, text: str) -> str | None:
+    """Words of a stamp's spoken English description (None: text may not match the audio)."""
+    words = normalise(text)
+    if not words:
+        return None
+    article, _, rest = words.partition(" ")
+    if article not in ("a", "an") or rest.replace(" ", "") != stem:
+        return None
+    return f"{article} {TUXPAINT_RESPELL.get(rest, rest)}"
+
+
+def tuxpaint(cache: Path) -> Iterator[Clip]:
+    """Tux Paint stamp descriptions ("a koala", "an owl") and British English digits."""
+    root = apt_extract("tuxpaint-stamps-default", cache)
+    pkg = f"tuxpaint-stamps-default {deb_version(root)}"
+    base = root / "usr/share/tuxpaint/stamps"
+    lic = "GPL-2+ (Tux Paint stamps)"
+    for ogg in sorted(base.rglob("*_desc.ogg")):
+        stem = ogg.name.removesuffix("_desc.ogg")
+        txt = ogg.with_name(f"{stem}.txt")
+        if not txt.exists():
+            continue
+        words = tuxpaint_description(stem, txt.read_text(errors="replace").splitlines()[0])
+        if words:
+            yield Clip(ogg, words, pkg, lic, "tuxpaint-en", f"/{ogg.relative_to(root)}",
+                       notes="spoken stamp description (speaker(s) not credited); label from the "
+                             "stamp's English text")
+    for n, word in enumerate(DIGITS):
+        ogg = base / f"symbols/math/{n}_en_GB.ogg"
+        if ogg.exists():
+            yield Clip(ogg, word, pkg, lic, "tuxpaint-en_GB", f"/{ogg.relative_to(root)}",
+                       notes="British English digit (from Schoolsplay); label from file name")
+
+
 SOURCES: dict[str, Callable[[Path], Iterable[Clip]]] = {
     "asterisk": asterisk,
     "alsa": alsa,
@@ -472,12 +585,15 @@ SOURCES: dict[str, Callable[[Path], Iterable[Clip]]] = {
     "warzone": warzone,
     "neverball": neverball,
     "ktuberling": ktuberling,
+    "trigger_rally": trigger_rally,
+    "kajongg": kajongg,
+    "tuxpaint": tuxpaint,
 }
 
 
 # --- word cuts by forced alignment -------------------------------------------
 
-ALIGNABLE = ("asterisk", "alsa", "pocketsphinx", "warzone")  # clean read speech; most game voices are not
+ALIGNABLE = ("asterisk", "alsa", "pocketsphinx", "warzone", "kajongg")  # clean read speech; most game voices are not
 PAD_S = 0.04  # keep a little context so onsets and releases are not clipped
 
 

@@ -2,7 +2,8 @@
 file names and the game's own comments (no download needed)."""
 from __future__ import annotations
 
-from bench.human_speech import Vocabulary, ktuberling_word, warzone_labels, warzone_speaker
+from bench.human_speech import (Vocabulary, kajongg_words, ktuberling_word, tuxpaint_description,
+                                warzone_labels, warzone_speaker)
 
 CFG = """
 /*Tutorial Stuff*/
@@ -46,3 +47,21 @@ def test_ktuberling_words_drop_the_theme_prefix() -> None:
     assert ktuberling_word("egypt_palmtree") == "palm tree"
     assert ktuberling_word("egypt_sphynx") == "sphinx"
     assert ktuberling_word("moon_sign") is None
+
+
+def test_kajongg_words_read_calls_and_tiles_and_skip_unsure_ones() -> None:
+    assert kajongg_words("nochoice") == "no choice"
+    assert kajongg_words("violatesoriginalcall") == "violates original call"
+    assert kajongg_words("b3") == "bamboo three"
+    assert kajongg_words("c9") == "character nine"
+    assert kajongg_words("s2") is None  # "stone two" or "circle two"?
+    assert kajongg_words("we") is None  # "east" or "east wind"?
+    assert Vocabulary.load().classify("no choice") == (False, None, ["no"])
+
+
+def test_tuxpaint_descriptions_only_when_the_text_names_the_stamp() -> None:
+    assert tuxpaint_description("koala", "A koala.") == "a koala"
+    assert tuxpaint_description("owl", "An owl.") == "an owl"
+    assert tuxpaint_description("mountaingoat", "A mountaingoat.") == "a mountain goat"
+    assert tuxpaint_description("kangaroo", "A red kangaroo.") is None  # text changed after recording
+    assert tuxpaint_description("nandou", "A rhea.") is None
