@@ -29,9 +29,15 @@ trigger_rally (GPL-2+, Trigger Rally co-driver calls "left", "right", "easy",
 voice is left out; labels from file names, 119 MB download), kajongg (GPL-2+,
 KDE Mah Jongg calls "no choice", "original call", "chow" and tiles "bamboo
 three" by three recorded voices; the synthesised one is left out; labels from
-file names, 5 MB download), tuxpaint (GPL-2+, Tux Paint stamp descriptions
-"a koala", "an owl"... labelled by each stamp's English text, kept only where
-that text is "a/an <stamp name>", plus British English digits; 161 MB download).
+file names, 5 MB download), tuxpaint (GPL-2+, Tux Paint stamp sounds naming
+animals, "koala", "owl"..., labelled by each stamp's English text less its
+article, kept only where that text is "a/an <stamp name>", plus British English
+digits; 161 MB download),
+megaglest (CC-BY-SA-3.0, MegaGlest unit voices by the developer's family and
+friends: "yes", "what", "yes sir", "as you wish"... from 22 unit voices; the
+files are named by game event, so the words are those on which Whisper tiny.en
+and PocketSphinx agreed, listed in bench/human_speech_megaglest.tsv: machine
+labels, not the authors'; 242 MB download).
 Vocabulary phrases inside longer clean prompts ("please try again", Kajongg's
 "no choice") are then cut out as extra in-vocabulary clips, timed by
 PocketSphinx forced alignment (PyPI pocketsphinx, installed into the cache when
@@ -534,25 +540,27 @@ def kajongg(cache: Path) -> Iterator[Clip]:
                            notes="game call or tile name; label from file name")
 
 
-# Tux Paint stamps: <stamp>_desc.ogg says the stamp's English description, the first line
-# of <stamp>.txt ("A koala."). Kept only when that description is "a/an <stamp name>": some
-# texts were changed after the recording ("kangaroo" -> "A red kangaroo.").
+# Tux Paint stamps: <stamp>_desc.ogg names the animal of the stamp, whose English text is the
+# first line of <stamp>.txt ("A koala."). The recordings say the noun alone ("koala": PocketSphinx
+# chose the bare noun over "a koala" for 49 of 59, Whisper tiny.en heard no article in any), so
+# the label is that noun, kept only when the text is "a/an <stamp name>": some texts were changed
+# after the recording ("kangaroo" -> "A red kangaroo.", "nandou" -> "A rhea.").
 TUXPAINT_RESPELL = {"mountaingoat": "mountain goat"}
 
 
 def tuxpaint_description(stem: str, text: str) -> str | None:
-    """Words of a stamp's spoken English description (None: text may not match the audio)."""
+    """Noun said in a stamp's English description sound (None: text may not match the audio)."""
     words = normalise(text)
     if not words:
         return None
     article, _, rest = words.partition(" ")
     if article not in ("a", "an") or rest.replace(" ", "") != stem:
         return None
-    return f"{article} {TUXPAINT_RESPELL.get(rest, rest)}"
+    return TUXPAINT_RESPELL.get(rest, rest)
 
 
 def tuxpaint(cache: Path) -> Iterator[Clip]:
-    """Tux Paint stamp descriptions ("a koala", "an owl") and British English digits."""
+    """Tux Paint stamp sounds naming animals ("koala", "owl") and British English digits."""
     root = apt_extract("tuxpaint-stamps-default", cache)
     pkg = f"tuxpaint-stamps-default {deb_version(root)}"
     base = root / "usr/share/tuxpaint/stamps"
@@ -565,13 +573,51 @@ def tuxpaint(cache: Path) -> Iterator[Clip]:
         words = tuxpaint_description(stem, txt.read_text(errors="replace").splitlines()[0])
         if words:
             yield Clip(ogg, words, pkg, lic, "tuxpaint-en", f"/{ogg.relative_to(root)}",
-                       notes="spoken stamp description (speaker(s) not credited); label from the "
-                             "stamp's English text")
+                       notes="spoken stamp name (speaker(s) not credited); label from the "
+                             "stamp's English text without its article")
     for n, word in enumerate(DIGITS):
         ogg = base / f"symbols/math/{n}_en_GB.ogg"
         if ogg.exists():
             yield Clip(ogg, word, pkg, lic, "tuxpaint-en_GB", f"/{ogg.relative_to(root)}",
                        notes="British English digit (from Schoolsplay); label from file name")
+
+
+# MegaGlest unit voices ("Yes?", "What do you want?", "As you wish"), recorded by the developer's
+# "family, some friends and neighbors" (debian/copyright). The files are named by event
+# ("archer_select3.wav"), not by words, so the words come from human_speech_megaglest.tsv: those
+# on which two unrelated recognisers agreed. Not the authors' labels: see notes per clip.
+MEGAGLEST_LABELS = Path(__file__).with_name("human_speech_megaglest.tsv")
+
+
+def megaglest_labels(text: str) -> dict[str, str]:
+    """Path under techs/megapack -> words, from the label file (comment lines skipped)."""
+    labels = {}
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("#"):
+            path, words = line.split("\t")
+            labels[path] = words
+    return labels
+
+
+def megaglest_speaker(path: str) -> str:
+    """One id per unit voice: "factions/norsemen/units/spearman/..." -> megaglest-norsemen-spearman."""
+    parts = path.split("/")
+    unit = re.sub(r"_(ack|select|ready)\d*\.wav$", "", parts[-1])
+    return f"megaglest-{parts[1]}-{unit}" if parts[0] == "factions" else f"megaglest-{unit}"
+
+
+def megaglest(cache: Path) -> Iterator[Clip]:
+    """MegaGlest unit voices: "yes", "what", "yes sir", "at your command"... (22 unit voices)."""
+    root = apt_extract("megaglest-data", cache)
+    pkg = f"megaglest-data {deb_version(root)}"
+    base = root / "usr/share/games/megaglest/techs/megapack"
+    for path, words in sorted(megaglest_labels(MEGAGLEST_LABELS.read_text()).items()):
+        wav = base / path
+        if wav.exists():
+            yield Clip(wav, words, pkg, "CC-BY-SA-3.0 (MegaGlest data)", megaglest_speaker(path),
+                       f"techs/megapack/{path}",
+                       notes="RTS unit voice line; label where Whisper tiny.en and PocketSphinx "
+                             "agree (not the authors' label); a person may voice several units")
 
 
 SOURCES: dict[str, Callable[[Path], Iterable[Clip]]] = {
@@ -588,6 +634,7 @@ SOURCES: dict[str, Callable[[Path], Iterable[Clip]]] = {
     "trigger_rally": trigger_rally,
     "kajongg": kajongg,
     "tuxpaint": tuxpaint,
+    "megaglest": megaglest,
 }
 
 

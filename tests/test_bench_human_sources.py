@@ -2,7 +2,8 @@
 file names and the game's own comments (no download needed)."""
 from __future__ import annotations
 
-from bench.human_speech import (Vocabulary, kajongg_words, ktuberling_word, tuxpaint_description,
+from bench.human_speech import (MEGAGLEST_LABELS, Vocabulary, kajongg_words, ktuberling_word,
+                                megaglest_labels, megaglest_speaker, tuxpaint_description,
                                 warzone_labels, warzone_speaker)
 
 CFG = """
@@ -60,8 +61,17 @@ def test_kajongg_words_read_calls_and_tiles_and_skip_unsure_ones() -> None:
 
 
 def test_tuxpaint_descriptions_only_when_the_text_names_the_stamp() -> None:
-    assert tuxpaint_description("koala", "A koala.") == "a koala"
-    assert tuxpaint_description("owl", "An owl.") == "an owl"
-    assert tuxpaint_description("mountaingoat", "A mountaingoat.") == "a mountain goat"
+    assert tuxpaint_description("koala", "A koala.") == "koala"  # the sound says the noun alone
+    assert tuxpaint_description("owl", "An owl.") == "owl"
+    assert tuxpaint_description("mountaingoat", "A mountaingoat.") == "mountain goat"
     assert tuxpaint_description("kangaroo", "A red kangaroo.") is None  # text changed after recording
     assert tuxpaint_description("nandou", "A rhea.") is None
+
+
+def test_megaglest_labels_and_speakers() -> None:
+    labels = megaglest_labels(MEGAGLEST_LABELS.read_text())
+    assert labels["commondata/sounds/archer_ack13.wav"] == "yes"
+    assert len(labels) > 200 and all(words and "#" not in path for path, words in labels.items())
+    assert megaglest_speaker("commondata/sounds/archer_select1.wav") == "megaglest-archer"
+    assert megaglest_speaker("factions/norsemen/units/spearman/sounds/spearman_ack2.wav") == \
+        "megaglest-norsemen-spearman"
