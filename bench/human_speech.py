@@ -29,7 +29,7 @@ trigger_rally (GPL-2+, Trigger Rally co-driver calls "left", "right", "easy",
 voice is left out; labels from file names, 119 MB download), kajongg (GPL-2+,
 KDE Mah Jongg calls "no choice", "original call", "chow" and tiles "bamboo
 three" by three recorded voices; the synthesised one is left out; labels from
-file names, 5 MB download), tuxpaint (GPL-2+, Tux Paint stamp sounds naming
+file names, 5 MB download), tuxpaint (GPL-2, Tux Paint stamp sounds naming
 animals, "koala", "owl"..., labelled by each stamp's English text less its
 article, kept only where that text is "a/an <stamp name>", plus British English
 digits; 161 MB download),
@@ -564,7 +564,7 @@ def tuxpaint(cache: Path) -> Iterator[Clip]:
     root = apt_extract("tuxpaint-stamps-default", cache)
     pkg = f"tuxpaint-stamps-default {deb_version(root)}"
     base = root / "usr/share/tuxpaint/stamps"
-    lic = "GPL-2+ (Tux Paint stamps)"
+    lic = "GPL-2 (Tux Paint stamps, debian/copyright)"
     for ogg in sorted(base.rglob("*_desc.ogg")):
         stem = ogg.name.removesuffix("_desc.ogg")
         txt = ogg.with_name(f"{stem}.txt")
