@@ -34,8 +34,8 @@ animals, "koala", "owl"..., labelled by each stamp's English text less its
 article, kept only where that text is "a/an <stamp name>", plus British English
 digits; 161 MB download),
 megaglest (CC-BY-SA-3.0, MegaGlest unit voices by the developer's family and
-friends: "yes", "what", "yes sir", "as you wish"... from 22 unit voices; the
-files are named by game event, so the words are those on which Whisper tiny.en
+friends: "yes", "what", "yes sir", "as you wish"... from 30 unit voices (fewer
+people: one may voice several units); the files are named by game event, so the words are those on which Whisper tiny.en
 and PocketSphinx agreed, listed in bench/human_speech_megaglest.tsv: machine
 labels, not the authors'; 242 MB download).
 Vocabulary phrases inside longer clean prompts ("please try again", Kajongg's
@@ -607,7 +607,7 @@ def megaglest_speaker(path: str) -> str:
 
 
 def megaglest(cache: Path) -> Iterator[Clip]:
-    """MegaGlest unit voices: "yes", "what", "yes sir", "at your command"... (22 unit voices)."""
+    """MegaGlest unit voices: "yes", "what", "yes sir", "at your command"... (30 unit voices)."""
     root = apt_extract("megaglest-data", cache)
     pkg = f"megaglest-data {deb_version(root)}"
     base = root / "usr/share/games/megaglest/techs/megapack"
