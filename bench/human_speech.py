@@ -35,9 +35,10 @@ article, kept only where that text is "a/an <stamp name>", plus British English
 digits; 161 MB download),
 megaglest (CC-BY-SA-3.0, MegaGlest unit voices by the developer's family and
 friends: "yes", "what", "yes sir", "as you wish"... from 30 unit voices (fewer
-people: one may voice several units); the files are named by game event, so the words are those on which Whisper tiny.en
-and PocketSphinx agreed, listed in bench/human_speech_megaglest.tsv: machine
-labels, not the authors'; 242 MB download).
+people: one may voice several units); the files are named by game event, so the
+words are those on which Whisper tiny.en and PocketSphinx agreed, listed in
+bench/human_speech_megaglest.tsv: machine labels, not the authors'; 242 MB
+download).
 Vocabulary phrases inside longer clean prompts ("please try again", Kajongg's
 "no choice") are then cut out as extra in-vocabulary clips, timed by
 PocketSphinx forced alignment (PyPI pocketsphinx, installed into the cache when
