@@ -7,7 +7,11 @@ out-of-vocabulary clip counts as rejected when it yields no intent at all.
 
 Run:  python -m bench.human_speech --out /tmp/human-speech     (once)
       python -m bench.human_accuracy --speech /tmp/human-speech [--model DIR]
-Prints a table (per phrase, per source, overall) and writes bench/results/human_accuracy.json.
+Prints a table (per phrase, per source, per intent, overall) and writes
+bench/results/human_accuracy.json. Compare builds per intent (models/README.md,
+finding 36): one speaker's word can move the total by ten answers, while what
+matters most here is yes and no answers understood, other speech taken for "no",
+and yes<->no swaps.
 """
 from __future__ import annotations
 
@@ -29,6 +33,18 @@ def decode(model, path: Path) -> str:
         rec = vosk.KaldiRecognizer(model, w.getframerate())
         rec.AcceptWaveform(w.readframes(w.getnframes()))
     return json.loads(rec.FinalResult()).get("text", "")
+
+
+NOT_TAKEN = ("not_understood", "nothing_heard")
+
+
+def intent_table(heard_as: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """Per intent said: answers understood, clips, and answers taken for another intent (the
+    errors that are not re-asked). yes and no first: they decide the screening."""
+    order = sorted(heard_as, key=lambda i: ({"yes": 0, "no": 1}.get(i, 2), i))
+    return {want: {"right": heard_as[want].get(want, 0), "total": sum(heard_as[want].values()),
+                   "wrong_intent": sum(n for got, n in heard_as[want].items() if got != want and got not in NOT_TAKEN)}
+            for want in order}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     per_source: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     heard_as: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     oov = [0, 0]
+    oov_taken_as: dict[str, int] = defaultdict(int)   # other speech accepted as an answer, by intent
     swaps = 0
     started = time.perf_counter()
     vocab = Vocabulary.load()   # classify by today's spoken vocabulary, not the one at gathering time
@@ -84,8 +101,11 @@ def main(argv: list[str] | None = None) -> int:
             heard_as[want][got] += 1
             swaps += {want, got} == {"yes", "no"}
         elif not inside:
-            oov[0] += got in ("not_understood", "nothing_heard")
+            rejected = got in NOT_TAKEN
+            oov[0] += rejected
             oov[1] += 1
+            if not rejected:
+                oov_taken_as[got] += 1
     elapsed = time.perf_counter() - started
 
     inv_ok = sum(a for a, _ in per_phrase.values())
@@ -97,9 +117,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'source':<40}{'right':>8}{'clips':>8}")
     for source, (a, b) in sorted(per_source.items()):
         print(f"{source:<40}{a:>8}{b:>8}")
+    per_intent = intent_table(heard_as)
+    print(f"{'intent':<12}{'right':>8}{'clips':>8}{'wrong intent':>14}")
+    for intent, row in per_intent.items():
+        print(f"{intent:<12}{row['right']:>8}{row['total']:>8}{row['wrong_intent']:>14}")
     print(f"in-vocabulary intent accuracy: {inv_ok}/{inv_n} = {inv_ok / max(inv_n, 1):.1%}")
     print(f"out-of-vocabulary rejection:   {oov[0]}/{oov[1]} = {oov[0] / max(oov[1], 1):.1%}")
     print(f"yes<->no swaps:                {swaps}")
+    print("other speech taken as:         " + (", ".join(f"{k} {v}" for k, v in sorted(oov_taken_as.items()))
+                                                 or "nothing"))
     result = {
         "model": str(args.model), "clips": len(clips), "seconds": round(elapsed, 1),
         "excluded_speakers": sorted(set(args.exclude_speakers) | set(trained)),
@@ -108,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         "per_phrase": {k: {"right": a, "total": b} for k, (a, b) in per_phrase.items()},
         "per_source": {k: {"right": a, "total": b} for k, (a, b) in per_source.items()},
         "heard_as": {k: dict(v) for k, v in heard_as.items()},
+        "per_intent": per_intent,
+        "oov_taken_as": dict(oov_taken_as),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))

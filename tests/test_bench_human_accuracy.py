@@ -1,0 +1,58 @@
+"""bench.human_accuracy: a people set (here spoken by espeak-ng, written as `bench.human_speech`
+writes one) decoded by the committed model and scored per intent, with other speech counted by
+the intent it was taken for."""
+from __future__ import annotations
+
+import json
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from bench.human_accuracy import intent_table, main
+from models.build.tts import Voice, synth_many
+
+
+def test_intent_table_counts_wrong_intents_but_not_re_asks() -> None:
+    heard = {"repeat": {"repeat": 3, "yes": 1, "not_understood": 4},
+             "no": {"no": 2, "unsure": 1, "nothing_heard": 1},
+             "yes": {"yes": 5}}
+    table = intent_table(heard)
+    assert list(table) == ["yes", "no", "repeat"]       # the screening's answers first
+    assert table["no"] == {"right": 2, "total": 4, "wrong_intent": 1}
+    assert table["repeat"] == {"right": 3, "total": 8, "wrong_intent": 1}
+
+
+def _write(path: Path, x: np.ndarray) -> None:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(np.clip(x, -32768, 32767).astype("<i2").tobytes())
+
+
+def test_people_set_is_scored_per_intent_and_by_what_other_speech_became(tmp_path: Path) -> None:
+    said = [("yes", True, "yes"), ("no", True, "no"), ("yes", True, "yes"),
+            ("elephant", False, None), ("umbrella", False, None), ("nope is right", False, None)]
+    audio = synth_many(Voice("espeak", "en-us"), [t for t, _, _ in said])
+    clips = []
+    for i, ((text, inv, intent), x) in enumerate(zip(said, audio)):
+        _write(tmp_path / f"{i}.wav", x)
+        clips.append({"path": f"{i}.wav", "transcript": text, "in_vocabulary": inv, "intent": intent,
+                      "contains_phrases": [], "source": "espeak-ng test", "licence": "GPL-3+",
+                      "speaker": "mary" if i % 2 else "ann"})
+    (tmp_path / "manifest.json").write_text(json.dumps({"summary": {}, "clips": clips}))
+    out = tmp_path / "result.json"
+    assert main(["--speech", str(tmp_path), "--out", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert r["per_intent"]["yes"]["total"] == 2 and r["per_intent"]["no"]["total"] == 1
+    assert r["per_intent"]["yes"]["right"] == 2             # a trained voice's plain "yes"
+    assert sum(row["right"] for row in r["per_intent"].values()) == r["in_vocabulary"]["right"]
+    # "nope is right" holds vocabulary phrases: neither an answer nor unknown speech to reject
+    assert r["oov_rejection"]["total"] == 2
+    assert sum(r["oov_taken_as"].values()) == r["oov_rejection"]["total"] - r["oov_rejection"]["rejected"]
+    assert r["yes_no_swaps"] == 0
+
+    assert main(["--speech", str(tmp_path), "--out", str(out), "--exclude-speakers", "ann"]) == 0
+    r = json.loads(out.read_text())
+    assert r["clips"] == 3 and list(r["per_intent"]) == ["no"] and r["oov_rejection"]["total"] == 1
