@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -272,6 +273,34 @@ def test_reuse_data_trains_on_the_saved_speech_and_refuses_a_foreign_file(tiny_m
     assert other.returncode != 0
     assert str(foreign) in other.stderr and "not a --reuse-data file of this version" in other.stderr
     assert "Traceback" not in other.stderr
+
+
+def test_an_interrupted_build_resumes_after_its_last_stage_and_trains_the_same_network(tiny_model: Path,
+                                                                                        tmp_path: Path) -> None:
+    """A build killed mid-training (a session ending, a power cut) continues with --resume from its last
+    finished stage and ends with the very model an uninterrupted build makes."""
+    out = tmp_path / "m"
+    cmd = [sys.executable, "-m", "models.build", "--tiny", "--seed", "5", "--out", str(out),
+           "--reuse-data", str(tiny_model.parent / "speech.pkl")]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    info = tmp_path / "m.work" / "checkpoint.json"
+    deadline = time.monotonic() + 600
+    while not info.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.kill()
+    proc.wait()
+    assert json.loads(info.read_text())["stage"] == 1        # killed during the second of three stages
+    assert not (out / "manifest.json").exists()
+    r = subprocess.run(cmd + ["--resume"], cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "resuming after training stage 1 of 3" in r.stderr and "train stage 1/2" not in r.stderr
+    assert load_manifest(out)["files"] == load_manifest(tiny_model)["files"]   # bit for bit the same model
+
+    (tmp_path / "m.work" / "checkpoint.pt").write_text("not a checkpoint")
+    bad = subprocess.run(cmd + ["--resume"], cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert bad.returncode != 0 and "unreadable checkpoint" in bad.stderr and "Traceback" not in bad.stderr
+    both = subprocess.run(cmd + ["--resume", "--retune"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert both.returncode == 2 and "choose one" in both.stderr
 
 
 def test_reuse_data_synthesises_only_the_jobs_it_has_not_saved(tmp_path: Path) -> None:

@@ -446,12 +446,57 @@ def discriminative_loss(m: MmiConfig, ts: TrainingSet, phrases: list[str], inten
     return disc.extra_loss(refs, comp, m, intents)
 
 
+CHECKPOINT = "checkpoint.pt"        # in OUT.work/: the network after its last finished training stage
+CHECKPOINT_INFO = "checkpoint.json"   # which build and stage it belongs to (readable without torch)
+
+
+def training_key(recipe: Recipe, seed: int, jobs) -> str:
+    """What a network is trained from (recipe, seed, every synthesis job): a checkpoint resumes only
+    the build it came from."""
+    return hashlib.sha256(repr((recipe, seed, [job_key(j) for j in jobs])).encode()).hexdigest()
+
+
+def save_checkpoint(work: Path, key: str, stage: int, model, labels: list[np.ndarray],
+                    rng: np.random.Generator) -> None:
+    """The state after `stage` finished training stages (MMI counts as the last): network, alignment and
+    both random streams, so a resumed build trains exactly what an uninterrupted one would."""
+    import torch
+    work.mkdir(parents=True, exist_ok=True)
+    tmp = work / (CHECKPOINT + ".part")
+    torch.save({"key": key, "stage": stage, "model": model.state_dict(), "labels": labels,
+                "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}, tmp)
+    tmp.replace(work / CHECKPOINT)
+    (work / CHECKPOINT_INFO).write_text(json.dumps({"key": key, "stage": stage}) + "\n")
+
+
+def load_checkpoint(work: Path, key: str, model, rng: np.random.Generator) -> tuple[int, list[np.ndarray] | None]:
+    """Restore a checkpoint of this same build into `model` and `rng`; (stages done, labels), or
+    (0, None) when there is none. One from another recipe, seed or speech is refused, not used."""
+    path = work / CHECKPOINT
+    if not path.exists():
+        log(f"--resume: no checkpoint in {work}, training from the start")
+        return 0, None
+    import torch
+    try:
+        ck = torch.load(path, weights_only=False)
+    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same advice
+        raise SystemExit(f"{path}: unreadable checkpoint ({e}); delete it or run without --resume")
+    if ck.get("key") != key:
+        raise SystemExit(f"{path} was saved by a build with another recipe, seed or training speech; "
+                         "delete it or run without --resume")
+    model.load_state_dict(ck["model"])
+    rng.bit_generator.state = ck["rng"]
+    torch.set_rng_state(ck["torch_rng"])
+    return int(ck["stage"]), ck["labels"]
+
+
 def train(recipe: Recipe, seed: int, jobs, lex: Lexicon, pdf: dict[str, int], phones: list[str],
           work: Path, reuse_data: Path | None = None, phrases: list[str] = (), garbage: list[str] = (),
-          intent_of: dict[str, str] | None = None) -> Trained:
+          intent_of: dict[str, str] | None = None, resume: bool = False) -> Trained:
     """Synthesise and augment the training speech, then flat-start, train and realign the network;
     with `recipe.mmi`, finish with discriminative training against the `phrases` and `garbage` loops
-    (and, for `recipe.mmi.separate`, each answer against the other answers: `intent_of` phrase -> intent)."""
+    (and, for `recipe.mmi.separate`, each answer against the other answers: `intent_of` phrase -> intent).
+    Each finished stage is checkpointed in `work`; `resume` continues after the last one."""
     np_rng = np.random.default_rng(seed)
     ts = training_set(recipe, synthesise(jobs, reuse_data), lex, pdf)
     utts, feats, labels, cmvn = ts.utts, ts.feats, ts.labels, ts.cmvn
@@ -461,20 +506,32 @@ def train(recipe: Recipe, seed: int, jobs, lex: Lexicon, pdf: dict[str, int], ph
         log("this CPU has no native bfloat16 (AVX512-BF16 or AMX): training runs in float32, about 2x slower; "
             "`python -m bench.build_time` projects the whole build on this machine")
     model = new_network(recipe, len(phones), ts, seed)
+    key = training_key(recipe, seed, jobs)
+    done = 0
+    if resume:
+        done, saved_labels = load_checkpoint(work, key, model, np_rng)
+        if done:
+            labels = saved_labels
+            log(f"resuming after training stage {done} of {len(recipe.epochs) + (recipe.mmi is not None)} "
+                f"from {work / CHECKPOINT}")
     for stage, epochs in enumerate(recipe.epochs):
+        if stage < done:
+            continue
         if stage > 0:
             labels, changed = realign(model, ts, labels)
             log(f"realigned: {changed / sum(len(x) for x in labels):.1%} of frames changed")
         lr0 = recipe.train.lr if stage < len(recipe.epochs) - 1 else recipe.train.lr * 0.75
         train_epochs(model, ts.inputs, labels, epochs, recipe.train, np_rng,
                      (lr0, lr0 * 0.1), desc=f"train stage {stage + 1}/{len(recipe.epochs)}", transform=ts.transform)
+        save_checkpoint(work, key, stage + 1, model, labels, np_rng)
     counts = np.bincount(np.concatenate(labels), minlength=len(phones)).astype(np.float64)
     raw_priors = floored_priors(counts)
-    if recipe.mmi is not None:
+    if recipe.mmi is not None and done <= len(recipe.epochs):
         m = recipe.mmi
         extra = discriminative_loss(m, ts, list(phrases), intent_of or {}, lex, pdf, list(garbage), raw_priors)
         train_epochs(model, ts.inputs, labels, m.epochs, recipe.train, np_rng, (m.lr, m.lr * 0.1),
                      desc="discriminative (MMI)", transform=ts.transform, extra_loss=extra)
+        save_checkpoint(work, key, len(recipe.epochs) + 1, model, labels, np_rng)
     layers = export_layers(model)
     ref = forward_exported(layers, feats[0].astype(np.float32))
     got = log_posteriors(model, [feats[0]])[0]
@@ -575,7 +632,7 @@ def prepare(recipe: Recipe, seed: int, tiny: bool, human_train: Path | None = No
 
 
 def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Path | None = None,
-          human_train: Path | None = None, reuse_data: Path | None = None) -> dict:
+          human_train: Path | None = None, reuse_data: Path | None = None, resume: bool = False) -> dict:
     t_start = time.time()
     recipe = TINY if tiny else FULL
     prep = prepare(recipe, seed, tiny, human_train)
@@ -587,7 +644,7 @@ def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Pat
     else:
         trained = train(recipe, seed, prep.jobs, lex, pdf, phones, work, reuse_data,
                         phrases=vocab.all_phrases("all"), garbage=garbage,
-                        intent_of=vocab.intent_of())
+                        intent_of=vocab.intent_of(), resume=resume)
     layers, raw_priors, cmvn = trained.layers, trained.raw_priors, trained.cmvn
     dev = dev_audio(vocab, seed, recipe.dev_utterances, prep.negatives, recipe.plan)
     human = human_dev_audio(human_dev, vocab) if human_dev else []
@@ -667,8 +724,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reuse-data", type=Path, metavar="FILE",
                     help="save the synthesised training speech to FILE, or train on it if an earlier build with "
                          "the same texts and voices saved it there (compare training settings; ~1 GB)")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue an interrupted build of the same recipe, seed and speech after its last finished "
+                         "training stage (checkpointed in OUT.work/); pair with --reuse-data so the speech is not "
+                         "synthesised again")
     args = ap.parse_args(argv)
-    build(args.out, args.seed, args.tiny, args.retune, args.human_dev, args.human_train, args.reuse_data)
+    if args.resume and args.retune:
+        ap.error("--resume continues training, --retune skips it: choose one")
+    build(args.out, args.seed, args.tiny, args.retune, args.human_dev, args.human_train, args.reuse_data,
+          args.resume)
     return 0
 
 
