@@ -4,13 +4,13 @@ the intent it was taken for."""
 from __future__ import annotations
 
 import json
-import wave
 from pathlib import Path
 
 import numpy as np
 
 from bench.human_accuracy import intent_table, main
 from models.build.tts import Voice, synth_many
+from voice.audio import Clip, write_wav
 
 
 def test_intent_table_counts_wrong_intents_but_not_re_asks() -> None:
@@ -23,21 +23,13 @@ def test_intent_table_counts_wrong_intents_but_not_re_asks() -> None:
     assert table["repeat"] == {"right": 3, "total": 8, "wrong_intent": 1}
 
 
-def _write(path: Path, x: np.ndarray) -> None:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(np.clip(x, -32768, 32767).astype("<i2").tobytes())
-
-
 def test_people_set_is_scored_per_intent_and_by_what_other_speech_became(tmp_path: Path) -> None:
     said = [("yes", True, "yes"), ("no", True, "no"), ("yes", True, "yes"),
             ("elephant", False, None), ("umbrella", False, None), ("nope is right", False, None)]
     audio = synth_many(Voice("espeak", "en-us"), [t for t, _, _ in said])
     clips = []
     for i, ((text, inv, intent), x) in enumerate(zip(said, audio)):
-        _write(tmp_path / f"{i}.wav", x)
+        write_wav(tmp_path / f"{i}.wav", Clip(np.clip(x, -32768, 32767).astype(np.int16), 16000))
         clips.append({"path": f"{i}.wav", "transcript": text, "in_vocabulary": inv, "intent": intent,
                       "contains_phrases": [], "source": "espeak-ng test", "licence": "GPL-3+",
                       "speaker": "mary" if i % 2 else "ann"})
