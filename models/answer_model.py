@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,8 +107,17 @@ def model_dir(context: str = "all", root: Path | None = None) -> Path:
         os.symlink(graph.resolve(), tmp / "graph")
         try:
             os.rename(tmp, cache)
-        except OSError:   # another process made it first
-            pass
+        except OSError:
+            # `cache` exists: another process made it just now, or it is broken (a /tmp cleaner
+            # such as systemd-tmpfiles removed its links on a Pi that runs for weeks).
+            if not (cache / "graph" / "HCLG.fst").exists():
+                shutil.rmtree(cache, ignore_errors=True)
+                try:
+                    os.rename(tmp, cache)
+                    return cache
+                except OSError:   # another process replaced it first
+                    pass
+            shutil.rmtree(tmp, ignore_errors=True)   # never leave our copy behind
     return cache
 
 

@@ -3,6 +3,7 @@ words outside its vocabulary, and its per-context graphs restrict what is accept
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -82,3 +83,16 @@ def test_context_graph_restricts_what_is_accepted() -> None:
     assert "yes" not in heard[1].split()
     with pytest.raises(ModelError, match="no graph for context"):
         model_dir("nonsense")
+
+
+def test_context_directory_is_rebuilt_when_a_tmp_cleaner_broke_it(tmp_path, monkeypatch) -> None:
+    import vosk
+    vosk.SetLogLevel(-1)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    first = model_dir("start")
+    (first / "graph").unlink()            # a tmp cleaner removed one link and left the rest
+    again = model_dir("start")
+    assert again == first
+    assert (again / "graph" / "HCLG.fst").exists()
+    assert [p.name for p in tmp_path.iterdir()] == [first.name]   # no half-made copy left behind
+    assert _hear(vosk.Model(str(again)), Voice("espeak", "en-us"), ["hello"]) == ["hello"]
