@@ -27,11 +27,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def decode(model, path: Path) -> str:
+    """The clip as the product's listener feeds it: runs of digital silence (a file's padding, or
+    a muted device) get its quiet-room noise, which the decoder would otherwise hear as words."""
     import vosk  # noqa: PLC0415
+
+    from voice.listener import dither_digital_silence  # noqa: PLC0415
 
     with wave.open(str(path)) as w:
         rec = vosk.KaldiRecognizer(model, w.getframerate())
-        rec.AcceptWaveform(w.readframes(w.getnframes()))
+        rec.AcceptWaveform(dither_digital_silence(w.readframes(w.getnframes())))
     return json.loads(rec.FinalResult()).get("text", "")
 
 

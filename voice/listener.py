@@ -143,7 +143,7 @@ def listen(
     def feed(block: bytes) -> bool:
         if kept is not None:
             kept.append(block)
-        return recognizer.accept(_dither(block))
+        return recognizer.accept(dither_digital_silence(block))
 
     while True:
         if stop is not None and stop():
@@ -222,7 +222,7 @@ def listen(
 ZERO_RUN = 32   # samples (2 ms at 16 kHz) of exact zeros: a stream gap, not a waveform crossing zero
 
 
-def _dither(pcm: bytes) -> bytes:
+def dither_digital_silence(pcm: bytes) -> bytes:
     """Digital silence (a muted or virtual device, or the first milliseconds of a new stream) gives
     the decoder features it never trained on: 40 ms of zeros before a "no" made it "yeah no". A block
     of (near) silence, and any run of 2 ms or more of exact zeros inside a block, get quiet-room noise
