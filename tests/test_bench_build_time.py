@@ -1,6 +1,7 @@
 """bench.build_time: the recipe's stages timed on a real sample of its own speech, projected to the whole plan."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -23,8 +24,9 @@ def test_projection_scales_each_stage_by_the_whole_recipe() -> None:
     assert got["synthesis"] == 32.5
     assert got["cross_entropy"] == pytest.approx(sum(FULL.epochs) * 300 * 0.6 / 60, abs=0.05)   # 10 epochs: 30 min
     assert got["realignment"] == pytest.approx((len(FULL.epochs) - 1) * 56000 * 0.001 / 60, abs=0.05)
-    assert "discriminative" not in got                          # FULL has no discriminative stage
-    assert got["total_without_tuning"] == pytest.approx(32.5 + 30.0 + 1.9, abs=0.11)
+    assert got["discriminative"] == pytest.approx(FULL.mmi.epochs * 300 * 1.2 / 60, abs=0.05)   # 6 min
+    assert got["total_without_tuning"] == pytest.approx(32.5 + 30.0 + 1.9 + 6.0, abs=0.11)
+    assert "discriminative" not in B.project(dataclasses.replace(FULL, mmi=None), synth, train)
     tiny = B.project(TINY, synth, train)
     assert tiny["discriminative"] == pytest.approx(TINY.mmi.epochs * 300 * 1.2 / 60, abs=0.05)
 
@@ -33,7 +35,7 @@ def test_mmi_variants_time_the_recipes_own_stage_and_the_three_scorings() -> Non
     names = [n for n, _ in B.mmi_variants(TINY)]
     assert names == [B.RECIPE_MMI, "forward sums", "best paths", "best paths + separate"]
     cfgs = dict(B.mmi_variants(FULL))
-    assert B.RECIPE_MMI not in cfgs and cfgs["best paths + separate"].separate and cfgs["best paths"].viterbi
+    assert cfgs[B.RECIPE_MMI] == FULL.mmi and cfgs["best paths + separate"].separate and cfgs["best paths"].viterbi
 
 
 def test_tiny_recipe_is_timed_end_to_end(tmp_path: Path) -> None:
