@@ -329,6 +329,43 @@ def test_reuse_data_synthesises_only_the_jobs_it_has_not_saved(tmp_path: Path) -
     assert log.count("training speech saved to") == 2     # nothing new to save the third time
 
 
+
+def test_speech_finished_before_a_failure_is_kept_for_the_next_run(tmp_path: Path) -> None:
+    """A build stopped during synthesis (a session's end, a voice that fails) loses at most one
+    save interval: with --reuse-data the finished jobs are on disk, and the next run synthesises
+    only the rest, to the same speech as a run never stopped."""
+    code = textwrap.dedent("""
+        import sys
+        from pathlib import Path
+        import numpy as np
+        import models.build.data as D
+        from models.build.__main__ import TINY, prepare, synthesise
+        jobs = prepare(TINY, 5, True).jobs[:4]
+        f = Path(sys.argv[1])
+        real = D.run_job
+        def flaky(job):
+            if job.index == jobs[2].index:
+                raise RuntimeError("voice failed")
+            return real(job)
+        D.run_job = flaky
+        try:
+            synthesise(jobs, f, save_seconds=0.0)
+        except RuntimeError:
+            print("stopped", end=" ")
+        D.run_job = real
+        resumed = synthesise(jobs, f)
+        whole = synthesise(jobs, None)
+        print(len(resumed), len(whole), all(np.array_equal(a.feats, b.feats) and a.words == b.words
+                                            for a, b in zip(resumed, whole)))
+    """)
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "speech.pkl")], cwd=REPO, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    stopped, n_resumed, n_whole, identical = r.stdout.split()
+    assert stopped == "stopped" and int(n_resumed) == int(n_whole) > 0 and identical == "True"
+    assert "training speech so far saved to" in r.stderr
+    assert "2 of 4 jobs reused" in r.stderr            # the two finished before the failure
+
 def test_a_factorised_network_decodes_in_libvosk_as_its_plain_twin(tiny_model: Path, tmp_path: Path) -> None:
     """Bottleneck layers export as two nnet3 affines (`tdnnN.linear`, then `tdnnN`): a factorised
     network that computes the same function as the built one must make libvosk hear the same words

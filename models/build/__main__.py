@@ -351,12 +351,17 @@ def job_key(job) -> str:
 REUSE_FORMAT = "speech-by-job-1"
 
 
-def synthesise(jobs, reuse: Path | None) -> list[Utt]:
+SPEECH_SAVE_SECONDS = 600.0   # with --reuse-data, finished synthesis jobs are saved this often
+
+
+def synthesise(jobs, reuse: Path | None, save_seconds: float = SPEECH_SAVE_SECONDS) -> list[Utt]:
     """The training speech, synthesised and augmented. With `reuse`, jobs whose speech an earlier
     build saved in that file (same key) are loaded, the others synthesised, and the file then holds
     both: two training settings, or two data plans that differ in a few jobs (for example accented
     Kokoro voices in place of English ones), are compared without re-synthesising what they share
-    (not for shipped builds: the one-hour recipe synthesises from nothing)."""
+    (not for shipped builds: the one-hour recipe synthesises from nothing). The finished jobs are
+    also saved every `save_seconds` while synthesis runs, so a build stopped in the middle of it
+    (a session's end, a failed voice) loses at most that much work when it is run again."""
     saved: dict[str, list[Utt]] = {}
     if reuse is not None and reuse.exists():
         with reuse.open("rb") as f:
@@ -369,14 +374,29 @@ def synthesise(jobs, reuse: Path | None) -> list[Utt]:
     todo = {k: j for k, j in zip(keys, jobs) if k not in saved}
     if reuse is not None:
         log(f"training speech: {len(jobs) - len(todo)} of {len(jobs)} jobs reused from {reuse}")
+
+    def save() -> None:
+        reuse.parent.mkdir(parents=True, exist_ok=True)
+        tmp = reuse.with_name(reuse.name + ".part")
+        with tmp.open("wb") as f:
+            pickle.dump({"format": REUSE_FORMAT, "jobs": saved}, f, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.replace(reuse)
+
     if todo:
-        saved.update(zip(todo, run_jobs_grouped(list(todo.values()), workers=2, desc="synthesise+augment")))
+        todo_keys = list(todo)
+        last_save = time.time()
+
+        def keep(i: int, utts: list[Utt]) -> None:
+            nonlocal last_save
+            saved[todo_keys[i]] = utts
+            if reuse is not None and i + 1 < len(todo_keys) and time.time() - last_save >= save_seconds:
+                save()
+                last_save = time.time()
+                log(f"training speech so far saved to {reuse} ({len(saved)} jobs)")
+
+        run_jobs_grouped(list(todo.values()), workers=2, desc="synthesise+augment", on_done=keep)
         if reuse is not None:
-            reuse.parent.mkdir(parents=True, exist_ok=True)
-            tmp = reuse.with_name(reuse.name + ".part")
-            with tmp.open("wb") as f:
-                pickle.dump({"format": REUSE_FORMAT, "jobs": saved}, f, protocol=pickle.HIGHEST_PROTOCOL)
-            tmp.replace(reuse)
+            save()
             log(f"training speech saved to {reuse} ({len(saved)} jobs)")
     return [u for k in keys for u in saved[k]]
 

@@ -9,6 +9,7 @@ import random
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -222,19 +223,27 @@ def run_job(job: Job) -> list[Utt]:
     return out
 
 
-def run_jobs_grouped(jobs: list[Job], workers: int = 2, desc: str = "synthesise") -> list[list[Utt]]:
-    """Each job's utterances, in the jobs' order (a text whose audio is under 0.1 s is dropped)."""
+def run_jobs_grouped(jobs: list[Job], workers: int = 2, desc: str = "synthesise",
+                     on_done: Callable[[int, list[Utt]], None] | None = None) -> list[list[Utt]]:
+    """Each job's utterances, in the jobs' order (a text whose audio is under 0.1 s is dropped).
+    `on_done(i, utts)` sees each job's result as it arrives, in order, so a caller can keep what
+    is finished if a later job fails or the process is stopped."""
     from tqdm import tqdm
     out: list[list[Utt]] = []
     bar = tqdm(total=sum(len(j.texts) for j in jobs), desc=desc, unit="utt")
+
+    def done(j: Job, res: list[Utt]) -> None:
+        out.append(res)
+        bar.update(len(j.texts))
+        if on_done is not None:
+            on_done(len(out) - 1, res)
+
     if workers <= 1:
         for j in jobs:
-            out.append(run_job(j))
-            bar.update(len(j.texts))
+            done(j, run_job(j))
     else:
         with get_context("fork").Pool(workers) as pool:
             for j, res in zip(jobs, pool.imap(run_job, jobs, chunksize=1)):
-                out.append(res)
-                bar.update(len(j.texts))
+                done(j, res)
     bar.close()
     return out
