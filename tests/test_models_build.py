@@ -329,7 +329,6 @@ def test_reuse_data_synthesises_only_the_jobs_it_has_not_saved(tmp_path: Path) -
     assert log.count("training speech saved to") == 2     # nothing new to save the third time
 
 
-
 def test_speech_finished_before_a_failure_is_kept_for_the_next_run(tmp_path: Path) -> None:
     """A build stopped during synthesis (a session's end, a voice that fails) loses at most one
     save interval: with --reuse-data the finished jobs are on disk, and the next run synthesises
@@ -365,6 +364,7 @@ def test_speech_finished_before_a_failure_is_kept_for_the_next_run(tmp_path: Pat
     assert stopped == "stopped" and int(n_resumed) == int(n_whole) > 0 and identical == "True"
     assert "training speech so far saved to" in r.stderr
     assert "2 of 4 jobs reused" in r.stderr            # the two finished before the failure
+
 
 def test_a_factorised_network_decodes_in_libvosk_as_its_plain_twin(tiny_model: Path, tmp_path: Path) -> None:
     """Bottleneck layers export as two nnet3 affines (`tdnnN.linear`, then `tdnnN`): a factorised

@@ -359,7 +359,7 @@ def synthesise(jobs, reuse: Path | None, save_seconds: float = SPEECH_SAVE_SECON
     build saved in that file (same key) are loaded, the others synthesised, and the file then holds
     both: two training settings, or two data plans that differ in a few jobs (for example accented
     Kokoro voices in place of English ones), are compared without re-synthesising what they share
-    (not for shipped builds: the one-hour recipe synthesises from nothing). The finished jobs are
+    (not for shipped builds: the recipe synthesises from nothing). The finished jobs are
     also saved every `save_seconds` while synthesis runs, so a build stopped in the middle of it
     (a session's end, a failed voice) loses at most that much work when it is run again."""
     saved: dict[str, list[Utt]] = {}
