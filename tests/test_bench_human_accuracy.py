@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.human_accuracy import intent_table, main
+from bench.human_accuracy import intent_table, main, speaker_group
 from models.build.tts import Voice, synth_many
 from voice.audio import Clip, write_wav
 
@@ -23,10 +23,19 @@ def test_intent_table_counts_wrong_intents_but_not_re_asks() -> None:
     assert table["repeat"] == {"right": 3, "total": 8, "wrong_intent": 1}
 
 
+def test_speaker_group_is_the_source_part_of_the_id() -> None:
+    assert speaker_group("hedgewars-Default_uk") == "hedgewars"
+    assert speaker_group("megaglest-norsemen-daemon") == "megaglest"
+    assert speaker_group("pingus") == "pingus" and speaker_group("") == "unknown"
+
+
 def test_people_set_is_scored_per_intent_and_by_what_other_speech_became(tmp_path: Path) -> None:
     said = [("yes", True, "yes"), ("no", True, "no"), ("yes", True, "yes"),
             ("elephant", False, None), ("umbrella", False, None), ("nope is right", False, None)]
     audio = synth_many(Voice("espeak", "en-us"), [t for t, _, _ in said])
+    # a clip labelled "no" that holds only a quiet room: an answer the model cannot understand
+    said.append(("no", True, "no"))
+    audio.append(np.random.default_rng(3).normal(0, 30, 16000).astype(np.float32))
     clips = []
     for i, ((text, inv, intent), x) in enumerate(zip(said, audio)):
         write_wav(tmp_path / f"{i}.wav", Clip(np.clip(x, -32768, 32767).astype(np.int16), 16000))
@@ -37,9 +46,15 @@ def test_people_set_is_scored_per_intent_and_by_what_other_speech_became(tmp_pat
     out = tmp_path / "result.json"
     assert main(["--speech", str(tmp_path), "--out", str(out)]) == 0
     r = json.loads(out.read_text())
-    assert r["per_intent"]["yes"]["total"] == 2 and r["per_intent"]["no"]["total"] == 1
+    assert r["per_intent"]["yes"]["total"] == 2 and r["per_intent"]["no"]["total"] == 2
     assert r["per_intent"]["yes"]["right"] == 2             # a trained voice's plain "yes"
     assert sum(row["right"] for row in r["per_intent"].values()) == r["in_vocabulary"]["right"]
+    # every answer not understood is listed, clip by clip, and the silent one among them
+    assert len(r["misses"]) == r["in_vocabulary"]["total"] - r["in_vocabulary"]["right"]
+    assert {"path": "6.wav", "speaker": "ann", "said": "no", "want": "no"}.items() <= r["misses"][-1].items()
+    assert r["misses"][-1]["got"] in ("not_understood", "nothing_heard")
+    assert r["per_speaker_group"]["ann"]["total"] == 3 and r["per_speaker_group"]["mary"]["total"] == 1
+    assert len(r["other_speech_taken"]) == sum(r["oov_taken_as"].values())
     # "nope is right" holds vocabulary phrases: neither an answer nor unknown speech to reject
     assert r["oov_rejection"]["total"] == 2
     assert sum(r["oov_taken_as"].values()) == r["oov_rejection"]["total"] - r["oov_rejection"]["rejected"]
@@ -48,3 +63,4 @@ def test_people_set_is_scored_per_intent_and_by_what_other_speech_became(tmp_pat
     assert main(["--speech", str(tmp_path), "--out", str(out), "--exclude-speakers", "ann"]) == 0
     r = json.loads(out.read_text())
     assert r["clips"] == 3 and list(r["per_intent"]) == ["no"] and r["oov_rejection"]["total"] == 1
+    assert all(m["speaker"] != "ann" for m in r["misses"])
