@@ -6,7 +6,9 @@ Held-out speakers: every flite voice (a synthesiser absent from training) and es
 variants excluded from training. Each spoken phrase of dialog/vocabulary.yaml is synthesised by each
 held-out voice, clean and with noise at 20/10/5 dB SNR, and decoded through libvosk. Out-of-
 vocabulary words (not vocabulary words, not sounding like one) measure rejection: a rejection is a
-result made only of `[unk]` (or nothing). Prints a table and writes bench/results/accuracy.json.
+result made only of `[unk]` (or nothing). Answers wrapped in a hesitation or a courtesy ("um, yes",
+"no thank you": WRAPPED_ANSWERS) are scored by the intent the dialog reads, clean and at 10 dB.
+Prints a table and writes bench/results/accuracy.json.
 """
 from __future__ import annotations
 
@@ -85,6 +87,40 @@ def dialog_interpreter():
 
 CONFIRM_BELOW = 0.6   # voice.app's default confidence_threshold: a safety answer below it is read back
 
+# Answers as people often give them: after a hesitation, or with a courtesy after (the dialog drops
+# these fillers when it reads text). Spoken by the same held-out voices, clean and at 10 dB.
+WRAPPED_ANSWERS: list[tuple[str, str]] = [
+    ("um, yes", "yes"), ("uh, no", "no"), ("er, no", "no"), ("hmm, no", "no"), ("well, yes", "yes"),
+    ("well, no", "no"), ("oh, yes", "yes"), ("oh, no", "no"), ("ah, no", "no"), ("okay, yes", "yes"),
+    ("so, no", "no"), ("yes please", "yes"), ("no thanks", "no"), ("no thank you", "no"),
+    ("yes thank you", "yes"), ("um, i don't know", "unsure"), ("well, not really", "no"),
+    ("hmm, i'm not sure", "unsure"),
+]
+WRAPPED_CONDITIONS: list[float | None] = [None, 10.0]
+
+
+def score_wrapped(items: list[tuple[str, str, str]], interpret) -> dict:
+    """(condition, text, intent wanted) and what was heard -> per condition: answers taken right,
+    re-asked (no intent), taken as another intent, and yes<->no swaps among those."""
+    out: dict = {"intent_accuracy": {}, "not_taken": {}, "wrong_intent": {}, "swaps": 0, "per_text": {},
+                 "errors": []}
+    by_cond: dict[str, list[str]] = defaultdict(list)
+    per_text: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    for cond, text, want, heard in items:
+        got = interpret(heard).intent
+        kind = "right" if got == want else "not_taken" if got in ("not_understood", "nothing_heard") else "wrong"
+        by_cond[cond].append(kind)
+        per_text[text][cond].append(kind == "right")
+        out["swaps"] += {want, got} == {"yes", "no"}
+        if kind != "right":
+            out["errors"].append({"condition": cond, "said": text, "heard": heard, "intent": got})
+    for cond, kinds in by_cond.items():
+        out["intent_accuracy"][cond] = kinds.count("right") / len(kinds)
+        out["not_taken"][cond] = kinds.count("not_taken") / len(kinds)
+        out["wrong_intent"][cond] = kinds.count("wrong") / len(kinds)
+    out["per_text"] = {t: {c: float(np.mean(v)) for c, v in d.items()} for t, d in per_text.items()}
+    return out
+
 
 def _turn_worker(args: tuple[str, list[np.ndarray]]) -> list[tuple[str, float | None]]:
     """Each utterance as one listening turn of the product: the answer-context graph, the listener's
@@ -136,8 +172,14 @@ def run(model: Path, quick: bool, voice_set: str = "standard") -> dict:
                 items.append((v.label, condition_name(snr), ref if ref in phrase_intent else "[unk]",
                               eval_condition(rng, x, snr)))
                 spoken.append(ref)
+    wrapped: list[tuple[str, str, str, np.ndarray]] = []   # condition, text, intent, audio
+    for v in voices:
+        for (text, want), x in zip(WRAPPED_ANSWERS, synth_many(v, [t for t, _ in WRAPPED_ANSWERS])):
+            for snr in WRAPPED_CONDITIONS:
+                wrapped.append((condition_name(snr), text, want, eval_condition(rng, x, snr)))
     t_synth = time.time() - t0
-    hyps = decode_many(model, [a for *_, a in items])
+    hyps = decode_many(model, [a for *_, a in items] + [a for *_, a in wrapped])
+    hyps, wrapped_hyps = hyps[: len(items)], hyps[len(items):]
     t_decode = time.time() - t0 - t_synth
     audio_s = sum(len(a) for *_, a in items) / 16000
     per_cond: dict[str, list[bool]] = defaultdict(list)
@@ -194,6 +236,7 @@ def run(model: Path, quick: bool, voice_set: str = "standard") -> dict:
         else:
             product["swaps_read_back" if low else "swaps_accepted"] += 1
             product["swaps"].append({"said": ref, "heard": text, "confidence": conf})
+    wrapped_score = score_wrapped([(c, t, w, h) for (c, t, w, _), h in zip(wrapped, wrapped_hyps)], interpret)
     mean = lambda xs: float(np.mean(xs)) if xs else float("nan")  # noqa: E731
     yn_total = yes_no["yes_total"] + yes_no["no_total"]
     summary = {
@@ -202,6 +245,7 @@ def run(model: Path, quick: bool, voice_set: str = "standard") -> dict:
         "oov_rejection": {c: mean(v) for c, v in rejections.items()},
         "yes_no_confusion": (yes_no["yes_as_no"] + yes_no["no_as_yes"]) / max(1, yn_total),
         "yes_no_accepted_unconfirmed": product["swaps_accepted"] / max(1, product["answers"]),
+        "wrapped_intent_accuracy": wrapped_score["intent_accuracy"],
     }
     return {
         "model": str(model),
@@ -222,6 +266,7 @@ def run(model: Path, quick: bool, voice_set: str = "standard") -> dict:
         "per_phrase": {p: {c: mean(x) for c, x in d.items()} for p, d in sorted(per_phrase.items())},
         "errors": errors,
         "oov_accepted": oov_accepted,
+        "wrapped_answers": wrapped_score,
     }
 
 
@@ -289,6 +334,12 @@ def print_table(r: dict) -> None:
           f"{p['swaps_accepted']} of {p['answers']} swaps accepted ({100 * s['yes_no_accepted_unconfirmed']:.2f}%), "
           f"{p['swaps_read_back']} read back; right answers {p['accepted_right']} accepted, {p['read_back']} read back; "
           f"{p['not_taken']} re-asked or not taken as yes/no")
+    w = r.get("wrapped_answers")
+    if w:
+        print(f"answers with a hesitation or courtesy ({len(w['per_text'])} forms, e.g. \"um, yes\", \"no thank you\"): "
+              + ", ".join(f"{c} {100 * a:.1f}% right ({100 * w['not_taken'][c]:.1f}% re-asked, "
+                          f"{100 * w['wrong_intent'][c]:.1f}% another intent)" for c, a in w["intent_accuracy"].items())
+              + f"; yes<->no swaps {w['swaps']}")
     print(f"goals: clean >= 98%, 10 dB >= 95%, OOV rejection >= 95%, yes<->no <= 0.5%; "
           f"decode real-time factor {r['real_time_factor']}")
     h = r.get("human")

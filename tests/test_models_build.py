@@ -438,3 +438,19 @@ def test_training_scores_the_graphs_libvosk_decodes(tiny_model: Path, tmp_path: 
     assert up[-1] > up[0] and down[-1] < down[0], got
     sep, plain = got["separated"]["leads"], got["plain"]["leads"]
     assert sep[0] == plain[0] and sep[-1] > sep[0] and sep[-1] - sep[0] > plain[-1] - plain[0], got
+
+
+def test_wrapped_answers_are_scored_by_the_intent_the_dialog_reads() -> None:
+    """bench.accuracy's answers with a hesitation or courtesy: right, re-asked, or another intent."""
+    from bench.accuracy import WRAPPED_ANSWERS, dialog_interpreter, score_wrapped
+    interpret = dialog_interpreter()
+    assert all(interpret(text.replace(",", "")).intent == want for text, want in WRAPPED_ANSWERS)  # as typed
+    heard = [("clean", "um, yes", "yes", "yes"), ("clean", "uh, no", "no", "[unk]"),
+             ("clean", "hmm, no", "no", "don't know"), ("10dB", "well, yes", "yes", "no yes"),
+             ("10dB", "oh, no", "no", "yes")]
+    r = score_wrapped(heard, interpret)
+    assert r["intent_accuracy"] == {"clean": 1 / 3, "10dB": 0.0}
+    assert r["not_taken"] == {"clean": 1 / 3, "10dB": 0.5}          # "[unk]"; "no yes" holds both answers
+    assert r["wrong_intent"] == {"clean": 1 / 3, "10dB": 0.5}       # "don't know" is unsure; "yes"
+    assert r["swaps"] == 1
+    assert [e["said"] for e in r["errors"]] == ["uh, no", "hmm, no", "well, yes", "oh, no"]
