@@ -3,8 +3,8 @@
 It runs in a process of its own because kaldifst and libvosk each bundle OpenFst: loaded into one
 process (every test session loads vosk) they corrupt each other's heap, which crashed the suite at
 random, during collection or at exit (`PYTHONMALLOC=debug python -c "import vosk, kaldifst"`
-segfaults every time). stdin: JSON [[GraphCosts fields, words], ...]; stdout: JSON costs, null
-where no path outputs exactly those words.
+segfaults every time). stdin: JSON [[GraphCosts fields, words, fillers], ...] (fillers optional:
+{"before": [...], "after": [...]}); stdout: JSON costs, null where no path outputs exactly those words.
 """
 from __future__ import annotations
 
@@ -16,14 +16,19 @@ import kaldifst
 
 from models.build.graph import GraphCosts, build_hclg
 
-PRONS = {"yes": ("y", "eh", "s"), "no": ("n", "ow"), "not": ("n", "aa", "t"), "sure": ("sh", "uh", "r")}
-PHONES = ["sil", "y", "eh", "s", "n", "ow", "aa", "t", "sh", "uh", "r"]
+PRONS = {"yes": ("y", "eh", "s"), "no": ("n", "ow"), "not": ("n", "aa", "t"), "sure": ("sh", "uh", "r"),
+         "um": ("ah", "m"), "please": ("p", "l", "iy", "z"), "thank": ("th", "ae", "ng", "k"), "you": ("y", "uw")}
+PHONES = ["sil", "y", "eh", "s", "n", "ow", "aa", "t", "sh", "uh", "r", "ah", "m", "p", "l", "iy", "z", "th", "ae",
+          "ng", "k", "uw"]
 
 
-def cheapest(costs: GraphCosts, words: list[str]) -> float:
+def cheapest(costs: GraphCosts, words: list[str], fillers: dict | None = None) -> float:
     """The lowest graph cost of any path whose output is exactly `words` (inf when none is)."""
-    fst, syms = build_hclg(["yes", "no", "not sure"], PRONS, {p: i + 1 for i, p in enumerate(PHONES)}, costs)
+    fst, syms = build_hclg(["yes", "no", "not sure"], PRONS, {p: i + 1 for i, p in enumerate(PHONES)}, costs,
+                           **(fillers or {}))
     wid = {w: i for i, w in enumerate(syms)}
+    if any(w not in wid for w in words):
+        return math.inf
     words_only = kaldifst.StdVectorFst()
     s = words_only.add_state()
     words_only.start = s
@@ -45,5 +50,5 @@ def cheapest(costs: GraphCosts, words: list[str]) -> float:
 
 
 if __name__ == "__main__":
-    out = [cheapest(GraphCosts(**costs), words) for costs, words in json.load(sys.stdin)]
+    out = [cheapest(GraphCosts(**costs), words, *rest) for costs, words, *rest in json.load(sys.stdin)]
     json.dump([v if math.isfinite(v) else None for v in out], sys.stdout)

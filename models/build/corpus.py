@@ -245,3 +245,37 @@ def sentences(words: list[str], rng: random.Random, n: int, lo: int = 3, hi: int
         i = rng.randrange(0, len(words) - k)
         out.append(words[i:i + k])
     return out
+
+
+FILLERS_YAML = Path(__file__).with_name("fillers.yaml")
+
+
+class FillersError(ValueError):
+    """models/build/fillers.yaml is malformed."""
+
+
+def load_fillers(vocab: Vocabulary, path: Path = FILLERS_YAML) -> tuple[list[str], list[str]]:
+    """The (before, after) filler phrases the graphs allow around answers (see fillers.yaml)."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as e:
+        raise FillersError(f"{path}: cannot read ({e})") from e
+    except yaml.YAMLError as e:
+        raise FillersError(f"{path}: not valid YAML ({e})") from e
+    if not isinstance(data, dict) or set(data) - {"before", "after"}:
+        raise FillersError(f"{path}: expected the keys `before` and `after` (lists of phrases), got {data!r:.80}")
+    phrases = set(vocab.all_phrases())
+    words = set(vocab.words())
+    out = []
+    for key in ("before", "after"):
+        items = data.get(key) or []
+        if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
+            raise FillersError(f"{path}: `{key}` must be a list of phrases, like [um, uh]")
+        for p in items:
+            if not p.split() or not all(valid_word(w) for w in p.split()):
+                raise FillersError(f"{path}: `{key}` phrase {p!r}: use lower case words (letters and apostrophes)")
+            if p in phrases or words & set(p.split()):
+                raise FillersError(f"{path}: `{key}` phrase {p!r} holds a word of dialog/vocabulary.yaml's spoken "
+                                   "phrases; a filler must carry no meaning: remove it")
+        out.append([str(p) for p in items])
+    return out[0], out[1]

@@ -16,6 +16,12 @@ With `unk_with_phrases` false an utterance is either phrases or garbage, never b
 can no longer come out as "yes [unk]" (a vocabulary word found inside a longer unknown word), at
 the price of rejecting a phrase wrapped in unknown words ("well yes I suppose").
 
+Fillers (`before` / `after`, models/build/fillers.yaml) mend the price of that: one hesitation may
+precede the phrases and one courtesy may follow them ("um, yes", "no thank you"), each at
+`filler_cost`. They are words of their own, spelled in the generic phones the garbage loop uses,
+so a few known short words can wrap an answer where `[unk]`, which matches anything, may not. A
+filler never stands alone: an utterance of fillers only is not a path, it comes out `[unk]`.
+
 `next_phrase_cost` makes a run of phrases dearer than one: unknown speech that the phrase loop can
 cover (a sentence read as "no hello back", a single word as "yes again": most unknown speech that
 was accepted, synthetic and human) must beat the garbage path by that much more, while an answer
@@ -37,6 +43,7 @@ class GraphCosts:
     unk_phone_cost: float = 1.0
     unk_with_phrases: bool = True   # may [unk] and phrases share an utterance?
     next_phrase_cost: float = 0.0   # per phrase after the first (only where phrases loop on their own)
+    filler_cost: float = 0.0        # per filler word before or after the phrases (when fillers are given)
 
 
 def word_symbols(phrases: list[str]) -> list[str]:
@@ -45,10 +52,15 @@ def word_symbols(phrases: list[str]) -> list[str]:
 
 
 def build_hclg(phrases: list[str], prons: dict[str, tuple[str, ...]], phone_ids: dict[str, int],
-               costs: GraphCosts, unk: bool = True, garbage_phones: list[str] | None = None):
-    """HCLG over `phrases`; the [unk] loop runs over `garbage_phones` (default: every phone but sil)."""
+               costs: GraphCosts, unk: bool = True, garbage_phones: list[str] | None = None,
+               before: list[str] = (), after: list[str] = ()):
+    """HCLG over `phrases`; the [unk] loop runs over `garbage_phones` (default: every phone but sil).
+    `before` / `after`: filler phrases allowed once before the first phrase / after the last one
+    (only where phrases and garbage never mix, `unk_with_phrases` false)."""
     import kaldifst
-    syms = word_symbols(phrases)
+    if (before or after) and costs.unk_with_phrases:
+        raise ValueError("fillers need unk_with_phrases=False: with garbage next to phrases they are redundant")
+    syms = word_symbols([*phrases, *before, *after])
     wid = {w: i for i, w in enumerate(syms)}
     sil = phone_ids["sil"]
     fst = kaldifst.StdVectorFst()
@@ -85,14 +97,25 @@ def build_hclg(phrases: list[str], prons: dict[str, tuple[str, ...]], phone_ids:
         between = optional_silence(phrase_end)
         fst.set_final(between, 0.0)
         arc(between, 0, 0, costs.next_phrase_cost, phrase_start)
-    for phrase in phrases:
-        cur = phrase_start
+    def spell(a: int, phrase: str, cost: float) -> int:
+        """The phrase's words from state a (silence allowed between them); `cost` on its first phone."""
+        cur = a
         for j, w in enumerate(phrase.split()):
             if j > 0:
                 cur = optional_silence(cur)
             for k, p in enumerate(prons[w]):
-                cur = phone(cur, phone_ids[p], wid[w] if k == 0 else 0, costs.phrase_cost if (j == 0 and k == 0) else 0.0)
-        arc(cur, 0, 0, 0.0, phrase_end)
+                cur = phone(cur, phone_ids[p], wid[w] if k == 0 else 0, cost if (j == 0 and k == 0) else 0.0)
+        return cur
+
+    for phrase in phrases:
+        arc(spell(phrase_start, phrase, costs.phrase_cost), 0, 0, 0.0, phrase_end)
+    for filler in before:       # words_entry -> filler -> (silence) -> the phrases
+        arc(optional_silence(spell(words_entry, filler, costs.filler_cost)), 0, 0, 0.0, phrase_start)
+    if after:                   # the last phrase -> (silence) -> filler -> end
+        filler_end = fst.add_state()
+        fst.set_final(filler_end, 0.0)
+        for filler in after:
+            arc(spell(between, filler, costs.filler_cost), 0, 0, 0.0, filler_end)
     fst.set_final(words_entry, 0.0)
     if unk:
         # Garbage: a loop over phones where a phone never follows itself (same reason as above).
