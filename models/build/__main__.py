@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 from models.build import RECIPE_VERSION
-from models.build.corpus import CONTEXTS, GARBAGE_CONTEXT, Vocabulary, load_vocabulary
+from models.build.corpus import CONTEXTS, GARBAGE_CONTEXT, Vocabulary, load_fillers, load_vocabulary
 from models.build.discriminative import MmiConfig
 from models.build.data import (DataPlan, Recording, Utt, make_jobs, near_rhyme_pool, negative_pool, recorded_jobs,
                                run_jobs_grouped)
@@ -55,6 +55,7 @@ class Recipe:
     phrase_costs: tuple[float, ...] = (1.0,)
     unk_costs: tuple[float, ...] = (0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0)
     next_phrase_costs: tuple[float, ...] = (0.0, 2.0, 4.0, 8.0)
+    filler_cost: float | None = None   # None: no fillers; else fillers.yaml's phrases around answers at this cost
 
 
 # Recipe 10 is recipe 9's data with 40% of the Kokoro texts spoken by Kokoro's non-English voices
@@ -163,8 +164,10 @@ def write_model(out: Path, layers, priors: np.ndarray, phones: list[str], graphs
 
 
 def make_graphs(vocab: Vocabulary, lex: Lexicon, phone_ids: dict[str, int], costs: GraphCosts,
-                contexts: list[str], garbage: list[str]) -> dict:
-    return {ctx: build_hclg(vocab.all_phrases(ctx), lex.prons, phone_ids, costs, garbage_phones=garbage)
+                contexts: list[str], garbage: list[str], fillers: tuple[list[str], list[str]] = ([], [])) -> dict:
+    """One graph per context; every context with phrases lets `fillers` (before, after) wrap them."""
+    return {ctx: build_hclg(vocab.all_phrases(ctx), lex.prons, phone_ids, costs, garbage_phones=garbage,
+                            **({} if ctx == GARBAGE_CONTEXT else {"before": fillers[0], "after": fillers[1]}))
             for ctx in contexts}
 
 
@@ -276,13 +279,14 @@ def scaled_priors(raw: np.ndarray, scale: float) -> np.ndarray:
 
 
 def tune_costs(tmp: Path, vocab, lex, phone_ids, layers, raw_priors, phones, dev, grid,
-               garbage: list[str], cmvn: Cmvn, floor: float) -> tuple[dict, list]:
+               garbage: list[str], cmvn: Cmvn, floor: float,
+               fillers: tuple[list[str], list[str]] = ([], [])) -> tuple[dict, list]:
     from models.build.decode import decoder_pool
     results = []
     pool = decoder_pool()
     for prior_scale, costs in grid:
         write_model(tmp, layers, scaled_priors(raw_priors, prior_scale), phones,
-                    make_graphs(vocab, lex, phone_ids, costs, ["all"], garbage), costs, cmvn)
+                    make_graphs(vocab, lex, phone_ids, costs, ["all"], garbage, fillers), costs, cmvn)
         acc, rej = score(decode_set(tmp, dev, pool), [r for _, r in dev])
         results.append({"prior_scale": prior_scale, "costs": asdict(costs), "dev_accuracy": acc,
                         "dev_oov_rejection": rej})
@@ -619,6 +623,7 @@ class Prepared:
     phones: list[str]
     phone_ids: dict[str, int]
     pdf: dict[str, int]
+    fillers: tuple[list[str], list[str]] = ([], [])   # (before, after) phrases the graphs allow around answers
 
 
 def prepare(recipe: Recipe, seed: int, tiny: bool, human_train: Path | None = None) -> Prepared:
@@ -636,8 +641,9 @@ def prepare(recipe: Recipe, seed: int, tiny: bool, human_train: Path | None = No
         log(f"hard negatives (words an earlier model took for phrases, {HARD_NEGATIVES_YAML.name}): {len(hard)} words")
     jobs = make_jobs(vocab, seed, recipe.plan, negatives, near, hard)
     recordings = human_train_recordings(human_train, vocab) if human_train else []
+    fillers = load_fillers(vocab) if recipe.filler_cost is not None else ([], [])
     words_needed = (set(vocab.words()) | {w for j in jobs for t in j.texts for w in t} | set(negatives)
-                    | {w for r in recordings for w in r.words})
+                    | {w for r in recordings for w in r.words} | {w for p in fillers[0] + fillers[1] for w in p.split()})
     lex = build_lexicon(sorted(words_needed), required=vocab.words())
     negatives = [w for w in negatives if w in lex.prons]
     for j in jobs:   # drop the few words festival cannot pronounce
@@ -652,8 +658,11 @@ def prepare(recipe: Recipe, seed: int, tiny: bool, human_train: Path | None = No
     phone_ids = {p: i + 1 for i, p in enumerate(phones)}
     pdf = {p: i for i, p in enumerate(phones)}
     log(f"lexicon: {len(lex.prons)} words, {len(phones)} units ({len(garbage)} generic phones + silence)")
+    missing = [w for p in fillers[0] + fillers[1] for w in p.split() if w not in lex.prons]
+    if missing:
+        raise SystemExit(f"models/build/fillers.yaml: festival has no pronunciation for {missing}; remove them")
     return Prepared(vocab=vocab, negatives=negatives, jobs=jobs, lex=lex, garbage=garbage, phones=phones,
-                    phone_ids=phone_ids, pdf=pdf)
+                    phone_ids=phone_ids, pdf=pdf, fillers=fillers)
 
 
 def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Path | None = None,
@@ -679,11 +688,11 @@ def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Pat
     tmp = out.parent / (out.name + ".tuning")
     shutil.rmtree(tmp, ignore_errors=True)
     grid = [(ps, GraphCosts(phrase_cost=pc, unk_cost=u, unk_phone_cost=0.0, unk_with_phrases=False,
-                            next_phrase_cost=n))
+                            next_phrase_cost=n, filler_cost=recipe.filler_cost or 0.0))
             for ps in recipe.prior_scales for pc in recipe.phrase_costs for u in recipe.unk_costs
             for n in recipe.next_phrase_costs]
     best_dev, tuning = tune_costs(tmp, vocab, lex, phone_ids, layers, raw_priors, phones, dev, grid, garbage, cmvn,
-                                   recipe.rejection_floor)
+                                   recipe.rejection_floor, prep.fillers)
     shutil.rmtree(tmp, ignore_errors=True)
     best = GraphCosts(**best_dev["costs"])
     priors = scaled_priors(raw_priors, best_dev["prior_scale"])
@@ -691,7 +700,8 @@ def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Pat
     contexts = ["all", GARBAGE_CONTEXT] if tiny else list(CONTEXTS)
     if out.exists():
         shutil.rmtree(out)
-    write_model(out, layers, priors, phones, make_graphs(vocab, lex, phone_ids, best, contexts, garbage), best, cmvn)
+    write_model(out, layers, priors, phones, make_graphs(vocab, lex, phone_ids, best, contexts, garbage, prep.fillers),
+                best, cmvn)
     (out / "graph" / "lexicon.txt").write_text(
         "".join(f"{w} {' '.join(lex.prons[w])}\n" for w in vocab.words()))
     confidence = calibrate_confidence(out, dev, vocab)
@@ -704,7 +714,7 @@ def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Pat
         "seed": seed,
         "tiny": tiny,
         "vocabulary": {"words": vocab.words(), "phrases": vocab.phrases, "corrections": vocab.corrections,
-                       "unknown_word": "[unk]"},
+                       "unknown_word": "[unk]", "fillers": {"before": prep.fillers[0], "after": prep.fillers[1]}},
         "contexts": {c: vocab.all_phrases(c) for c in contexts},
         "phones": phones,
         "garbage_phones": garbage,
