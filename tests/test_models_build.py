@@ -51,6 +51,11 @@ def test_tiny_build_writes_a_complete_model_with_a_true_manifest(tiny_model: Pat
     assert check.ok, check.problems
     words = (tiny_model / "graph" / "words.txt").read_text().split()
     assert "[unk]" in words and "yes" in words
+    # fillers.yaml's hesitations and courtesies are words of the graphs, listed in the manifest
+    fillers = manifest["vocabulary"]["fillers"]
+    assert "um" in fillers["before"] and "please" in fillers["after"]
+    assert {"um", "please", "thank", "you"} <= set(words)
+    assert manifest["graph_costs"]["filler_cost"] == 8.0
 
 
 def test_tiny_model_decodes_synthesised_words_through_libvosk(tiny_model: Path) -> None:

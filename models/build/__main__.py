@@ -58,6 +58,10 @@ class Recipe:
     filler_cost: float | None = None   # None: no fillers; else fillers.yaml's phrases around answers at this cost
 
 
+# Recipe 11 is recipe 10 with graphs that let one hesitation precede an answer and one courtesy
+# follow it (models/build/fillers.yaml, at filler_cost 8): the same network, trained the same way, so
+# only the graphs and their tuning differ. "um, yes" / "well, no" went from being re-asked or heard
+# as other phrases ("uh, no" as "stop no") to being understood: models/README.md, finding 45.
 # Recipe 10 is recipe 9's data with 40% of the Kokoro texts spoken by Kokoro's non-English voices
 # (accented English), then one epoch of discriminative training (best paths, boost 8) that also
 # separates yes, no and unsure from each other (MmiConfig.separate), tuned on a wider grid at a
@@ -80,11 +84,11 @@ FULL = Recipe(plan=DataPlan(utterances=28000, copies=2, festival_share=0.35, pip
               rejection_floor=0.96,
               mmi=MmiConfig(epochs=1, boost=8.0, viterbi=True, separate=("yes", "no", "unsure")),
               prior_scales=(0.3, 0.5, 0.8), phrase_costs=(1.0, 2.0, 4.0), unk_costs=(0.5, 1.0, 2.0, 4.0),
-              next_phrase_costs=(4.0, 8.0))
+              next_phrase_costs=(4.0, 8.0), filler_cost=8.0)
 TINY = Recipe(plan=DataPlan(utterances=600, copies=2, festival_share=0.0,
                             kinds=(("inv", 0.6), ("oov", 0.25), ("sent", 0.15))),
               dev_utterances=45, train=TrainConfig(hidden=128, batch_frames=4000), epochs=(4, 6),
-              intents=("yes", "no", "stop"), mmi=MmiConfig(epochs=1, separate=("yes", "no")))
+              intents=("yes", "no", "stop"), mmi=MmiConfig(epochs=1, separate=("yes", "no")), filler_cost=8.0)
 
 
 def log(msg: str) -> None:
