@@ -43,7 +43,7 @@ class GraphCosts:
     unk_phone_cost: float = 1.0
     unk_with_phrases: bool = True   # may [unk] and phrases share an utterance?
     next_phrase_cost: float = 0.0   # per phrase after the first (only where phrases loop on their own)
-    filler_cost: float = 0.0        # per filler word before or after the phrases (when fillers are given)
+    filler_cost: float = 0.0        # per filler before or after the phrases (when fillers are given)
 
 
 def word_symbols(phrases: list[str]) -> list[str]:
@@ -97,6 +97,7 @@ def build_hclg(phrases: list[str], prons: dict[str, tuple[str, ...]], phone_ids:
         between = optional_silence(phrase_end)
         fst.set_final(between, 0.0)
         arc(between, 0, 0, costs.next_phrase_cost, phrase_start)
+
     def spell(a: int, phrase: str, cost: float) -> int:
         """The phrase's words from state a (silence allowed between them); `cost` on its first phone."""
         cur = a
