@@ -66,9 +66,15 @@ class Interpreter:
         if not intents:
             reason = "only unrecognised words" if unknown else "only filler words"
             return Interpretation(NOT_UNDERSTOOD, confidence, (), reason)
-        if "stop" in intents:  # a wish to stop is always honoured
-            return Interpretation("stop", confidence, phrases)
         answers = [i for i in intents if i in ANSWER_INTENTS]
+        if "stop" in intents:
+            # A wish to stop is honoured, unless an answer comes with it: from speech, "stop no" or
+            # "quit yes" is far more often a hesitation the recogniser misheard than a wish to stop
+            # (models/README.md, finding 46), and ending the session would lose the screening. Asked
+            # again, a patient who means stop says it again.
+            if answers:
+                return Interpretation(NOT_UNDERSTOOD, confidence, phrases, "stop together with an answer")
+            return Interpretation("stop", confidence, phrases)
         if answers:
             kinds = set(answers)
             if len(kinds) == 1:

@@ -32,7 +32,7 @@ TABLE = [
     ("repeat", "repeat"), ("say that again", "repeat"), ("pardon?", "repeat"), ("what?", "repeat"),
     ("sorry, what?", "repeat"), ("help", "help"), ("what does that mean", "help"),
     ("go back", "back"), ("back", "back"), ("previous question", "back"), ("stop", "stop"),
-    ("quit", "stop"), ("no, stop", "stop"), ("slower", "slower"), ("slow down please", "slower"),
+    ("quit", "stop"), ("stop again", "stop"), ("please stop", "stop"), ("slower", "slower"), ("slow down please", "slower"),
     ("faster", "faster"), ("speed up", "faster"), ("check my symptoms", "start"), ("hello", "start"),
     ("repeat help", NOT_UNDERSTOOD),
     # nothing / garbage
@@ -54,6 +54,14 @@ def test_confidence_is_carried():
 def test_not_understood_says_why():
     assert interpret("yes no").reason == "both yes and no"
     assert interpret("[unk]").reason == "only unrecognised words"
+
+
+@pytest.mark.parametrize("text", ["stop no", "quit yes", "no, stop", "cancel i don't know", "yes again quit",
+                                  "goodbye not really"])
+def test_stop_with_an_answer_is_asked_again_not_obeyed(text):
+    """A misheard hesitation ("uh, no" heard as "stop no") must not end the screening."""
+    meaning = interpret(text)
+    assert meaning.intent == NOT_UNDERSTOOD and meaning.reason == "stop together with an answer"
 
 
 def test_spoken_words_are_a_small_closed_vocabulary():
