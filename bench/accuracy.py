@@ -99,6 +99,25 @@ WRAPPED_ANSWERS: list[tuple[str, str]] = [
 WRAPPED_CONDITIONS: list[float | None] = [None, 10.0]
 
 
+def tally_turns(turns: list[tuple[str, str, str, float | None]], interpret) -> dict:
+    """(said, intent wanted, text heard, confidence) of yes/no answers as product turns on a safety
+    question: a swap heard with confidence below CONFIRM_BELOW is read back, not accepted."""
+    out = {"answers": len(turns), "accepted_right": 0, "read_back": 0, "swaps_accepted": 0,
+           "swaps_read_back": 0, "not_taken": 0, "swaps": []}
+    for said, want, text, conf in turns:
+        got = interpret(text).intent
+        if got not in ("yes", "no"):      # re-asked, or taken as unsure/repeat/...: never as the other answer
+            out["not_taken"] += 1
+            continue
+        low = conf is not None and conf < CONFIRM_BELOW
+        if got == want:
+            out["read_back" if low else "accepted_right"] += 1
+        else:
+            out["swaps_read_back" if low else "swaps_accepted"] += 1
+            out["swaps"].append({"said": said, "heard": text, "confidence": conf})
+    return out
+
+
 def score_wrapped(items: list[tuple[str, str, str]], interpret) -> dict:
     """(condition, text, intent wanted) and what was heard -> per condition: answers taken right,
     re-asked (no intent), taken as another intent, and yes<->no swaps among those."""
@@ -221,22 +240,16 @@ def run(model: Path, quick: bool, voice_set: str = "standard") -> dict:
                 swaps[(ref, hyp)] += 1
     # The same yes/no answers as the product hears them on a safety question: a swap heard with
     # confidence below CONFIRM_BELOW is read back ("You said no, is that right?"), not accepted.
-    yn_items = [(ref, a) for (_, _, ref, a) in items if ref != "[unk]" and phrase_intent[ref] in ("yes", "no")]
-    turns = product_turns(model, [a for _, a in yn_items])
-    product = {"answers": len(yn_items), "accepted_right": 0, "read_back": 0, "swaps_accepted": 0,
-               "swaps_read_back": 0, "not_taken": 0, "swaps": []}
-    for (ref, _), (text, conf) in zip(yn_items, turns):
-        got = interpret(text).intent
-        if got not in ("yes", "no"):      # re-asked, or taken as unsure/repeat/...: never as the other answer
-            product["not_taken"] += 1
-            continue
-        low = conf is not None and conf < CONFIRM_BELOW
-        if got == phrase_intent[ref]:
-            product["read_back" if low else "accepted_right"] += 1
-        else:
-            product["swaps_read_back" if low else "swaps_accepted"] += 1
-            product["swaps"].append({"said": ref, "heard": text, "confidence": conf})
+    yn_items = [(ref, phrase_intent[ref], a) for (_, _, ref, a) in items
+                if ref != "[unk]" and phrase_intent[ref] in ("yes", "no")]
+    yn_wrapped = [(t, w, a) for (_, t, w, a) in wrapped if w in ("yes", "no")]
+    turns = product_turns(model, [a for *_, a in yn_items + yn_wrapped])
+    product = tally_turns([(said, want, text, conf) for (said, want, _), (text, conf) in zip(yn_items, turns)],
+                          interpret)
     wrapped_score = score_wrapped([(c, t, w, h) for (c, t, w, _), h in zip(wrapped, wrapped_hyps)], interpret)
+    wrapped_score["as_product_turns"] = tally_turns(
+        [(said, want, text, conf) for (said, want, _), (text, conf) in zip(yn_wrapped, turns[len(yn_items):])],
+        interpret)
     mean = lambda xs: float(np.mean(xs)) if xs else float("nan")  # noqa: E731
     yn_total = yes_no["yes_total"] + yes_no["no_total"]
     summary = {
@@ -340,6 +353,11 @@ def print_table(r: dict) -> None:
               + ", ".join(f"{c} {100 * a:.1f}% right ({100 * w['not_taken'][c]:.1f}% re-asked, "
                           f"{100 * w['wrong_intent'][c]:.1f}% another intent)" for c, a in w["intent_accuracy"].items())
               + f"; yes<->no swaps {w['swaps']}")
+        t = w.get("as_product_turns")
+        if t:
+            print(f"  the yes/no ones as product turns: {t['accepted_right']} of {t['answers']} accepted right, "
+                  f"{t['read_back']} read back, {t['not_taken']} re-asked; swaps {t['swaps_accepted']} accepted, "
+                  f"{t['swaps_read_back']} read back")
     print(f"goals: clean >= 98%, 10 dB >= 95%, OOV rejection >= 95%, yes<->no <= 0.5%; "
           f"decode real-time factor {r['real_time_factor']}")
     h = r.get("human")

@@ -459,3 +459,16 @@ def test_wrapped_answers_are_scored_by_the_intent_the_dialog_reads() -> None:
     assert r["wrong_intent"] == {"clean": 1 / 3, "10dB": 0.5}       # "don't know" is unsure; "yes"
     assert r["swaps"] == 1
     assert [e["said"] for e in r["errors"]] == ["uh, no", "hmm, no", "well, yes", "oh, no"]
+
+
+def test_product_turns_are_tallied_as_a_safety_question_treats_them() -> None:
+    """Right answers and swaps are accepted above the read-back confidence and read back below it;
+    anything else is re-asked, never counted as the other answer."""
+    from bench.accuracy import CONFIRM_BELOW, dialog_interpreter, tally_turns
+    hi, lo = CONFIRM_BELOW + 0.3, CONFIRM_BELOW - 0.3
+    t = tally_turns([("no", "no", "no", hi), ("yes", "yes", "um yes", lo), ("right", "yes", "no", hi),
+                     ("nope", "no", "yes", lo), ("no", "no", "[unk]", None), ("yes", "yes", "stop yes", hi)],
+                    dialog_interpreter())
+    assert (t["answers"], t["accepted_right"], t["read_back"], t["swaps_accepted"], t["swaps_read_back"],
+            t["not_taken"]) == (6, 1, 1, 1, 1, 2)
+    assert t["swaps"][0] == {"said": "right", "heard": "no", "confidence": hi}
