@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dialog import NOT_UNDERSTOOD, NOTHING_HEARD
 from models.answer_model import MODEL_DIR, MANIFEST, load_manifest, trained_speakers
 from models.build import kokoro
 from models.build.augment import eval_condition
@@ -118,8 +119,8 @@ def tally_turns(turns: list[tuple[str, str, str, float | None]], interpret) -> d
     return out
 
 
-def score_wrapped(items: list[tuple[str, str, str]], interpret) -> dict:
-    """(condition, text, intent wanted) and what was heard -> per condition: answers taken right,
+def score_wrapped(items: list[tuple[str, str, str, str]], interpret) -> dict:
+    """(condition, text, intent wanted, text heard) -> per condition: answers taken right,
     re-asked (no intent), taken as another intent, and yes<->no swaps among those."""
     out: dict = {"intent_accuracy": {}, "not_taken": {}, "wrong_intent": {}, "swaps": 0, "per_text": {},
                  "errors": []}
@@ -127,7 +128,7 @@ def score_wrapped(items: list[tuple[str, str, str]], interpret) -> dict:
     per_text: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     for cond, text, want, heard in items:
         got = interpret(heard).intent
-        kind = "right" if got == want else "not_taken" if got in ("not_understood", "nothing_heard") else "wrong"
+        kind = "right" if got == want else "not_taken" if got in (NOT_UNDERSTOOD, NOTHING_HEARD) else "wrong"
         by_cond[cond].append(kind)
         per_text[text][cond].append(kind == "right")
         out["swaps"] += {want, got} == {"yes", "no"}

@@ -114,8 +114,9 @@ def main(argv: list[str] | None = None) -> int:
             per_phrase[clip["transcript"]][1] += 1
             per_source[clip["source"]][0] += ok
             per_source[clip["source"]][1] += 1
-            per_group[speaker_group(row["speaker"])][0] += ok
-            per_group[speaker_group(row["speaker"])][1] += 1
+            group = per_group[speaker_group(row["speaker"])]
+            group[0] += ok
+            group[1] += 1
             heard_as[want][got] += 1
             swaps += {want, got} == {"yes", "no"}
             if not ok:

@@ -646,8 +646,9 @@ def prepare(recipe: Recipe, seed: int, tiny: bool, human_train: Path | None = No
     jobs = make_jobs(vocab, seed, recipe.plan, negatives, near, hard)
     recordings = human_train_recordings(human_train, vocab) if human_train else []
     fillers = load_fillers(vocab) if recipe.filler_cost is not None else ([], [])
+    filler_words = {w for p in fillers[0] + fillers[1] for w in p.split()}
     words_needed = (set(vocab.words()) | {w for j in jobs for t in j.texts for w in t} | set(negatives)
-                    | {w for r in recordings for w in r.words} | {w for p in fillers[0] + fillers[1] for w in p.split()})
+                    | {w for r in recordings for w in r.words} | filler_words)
     lex = build_lexicon(sorted(words_needed), required=vocab.words())
     negatives = [w for w in negatives if w in lex.prons]
     for j in jobs:   # drop the few words festival cannot pronounce
@@ -662,7 +663,7 @@ def prepare(recipe: Recipe, seed: int, tiny: bool, human_train: Path | None = No
     phone_ids = {p: i + 1 for i, p in enumerate(phones)}
     pdf = {p: i for i, p in enumerate(phones)}
     log(f"lexicon: {len(lex.prons)} words, {len(phones)} units ({len(garbage)} generic phones + silence)")
-    missing = [w for p in fillers[0] + fillers[1] for w in p.split() if w not in lex.prons]
+    missing = sorted(w for w in filler_words if w not in lex.prons)
     if missing:
         raise SystemExit(f"models/build/fillers.yaml: festival has no pronunciation for {missing}; remove them")
     return Prepared(vocab=vocab, negatives=negatives, jobs=jobs, lex=lex, garbage=garbage, phones=phones,
