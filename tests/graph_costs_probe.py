@@ -3,8 +3,8 @@
 It runs in a process of its own because kaldifst and libvosk each bundle OpenFst: loaded into one
 process (every test session loads vosk) they corrupt each other's heap, which crashed the suite at
 random, during collection or at exit (`PYTHONMALLOC=debug python -c "import vosk, kaldifst"`
-segfaults every time). stdin: JSON [[GraphCosts fields, words, fillers], ...] (fillers optional:
-{"before": [...], "after": [...]}); stdout: JSON costs, null where no path outputs exactly those words.
+segfaults every time). stdin: JSON [[GraphCosts fields, words, graph_args], ...] (graph_args optional:
+build_hclg's `before`, `after`, `groups`); stdout: JSON costs, null where no path outputs exactly those words.
 """
 from __future__ import annotations
 
@@ -17,15 +17,16 @@ import kaldifst
 from models.build.graph import GraphCosts, build_hclg
 
 PRONS = {"yes": ("y", "eh", "s"), "no": ("n", "ow"), "not": ("n", "aa", "t"), "sure": ("sh", "uh", "r"),
-         "um": ("ah", "m"), "please": ("p", "l", "iy", "z"), "thank": ("th", "ae", "ng", "k"), "you": ("y", "uw")}
+         "um": ("ah", "m"), "please": ("p", "l", "iy", "z"), "thank": ("th", "ae", "ng", "k"), "you": ("y", "uw"),
+         "stop": ("s", "t", "aa", "p")}
 PHONES = ["sil", "y", "eh", "s", "n", "ow", "aa", "t", "sh", "uh", "r", "ah", "m", "p", "l", "iy", "z", "th", "ae",
           "ng", "k", "uw"]
 
 
-def cheapest(costs: GraphCosts, words: list[str], fillers: dict | None = None) -> float:
+def cheapest(costs: GraphCosts, words: list[str], graph_args: dict | None = None) -> float:
     """The lowest graph cost of any path whose output is exactly `words` (inf when none is)."""
-    fst, syms = build_hclg(["yes", "no", "not sure"], PRONS, {p: i + 1 for i, p in enumerate(PHONES)}, costs,
-                           **(fillers or {}))
+    fst, syms = build_hclg(["yes", "no", "not sure", "stop"], PRONS, {p: i + 1 for i, p in enumerate(PHONES)}, costs,
+                           **(graph_args or {}))
     wid = {w: i for i, w in enumerate(syms)}
     if any(w not in wid for w in words):
         return math.inf

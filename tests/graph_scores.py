@@ -1,13 +1,15 @@
 """Score waves on a built model's phrase and garbage loops as discriminative training does.
 
-    python tests/graph_scores.py MODEL_DIR WAVES.npz "ANSWER WORDS"
+    python tests/graph_scores.py MODEL_DIR WAVES.npz "ANSWER WORDS" PLAIN_DIR
 
 WAVES.npz holds int16 arrays named w0, w1, ...; prints one JSON object: for each wave the Viterbi
 and forward scores of the "all" context's phrase loop and garbage loop (models.build.discriminative);
 for the first two waves (the answer and unknown speech) the margin before and after a few gradient
 steps of the boosted MMI loss on the network's log-posteriors; and for the answer its lead over the
-other answers' rival loop under steps with and without `MmiConfig.separate`'s term. Runs in its own
-process: torch and libvosk must not share one (their thread pools can deadlock).
+other answers' rival loop under steps with and without `MmiConfig.separate`'s term. PLAIN_DIR gets a
+copy of the model whose "all" graph is those two loops alone, at the model's costs: no fillers, no
+groups, which the built graphs add at decoding time and discriminative training does not model.
+Runs in its own process: torch and libvosk must not share one (their thread pools can deadlock).
 """
 from __future__ import annotations
 
@@ -95,5 +97,25 @@ def main(model_dir: Path, waves: Path, answer_words: list[str]) -> dict:
     return out
 
 
+def write_plain_model(model_dir: Path, out: Path) -> None:
+    """`model_dir` copied to `out` with its "all" graph rebuilt as the phrase loop and garbage loop only."""
+    import shutil
+    from dataclasses import replace
+    from models.build import kaldi_format as kf
+    from models.build.graph import GraphCosts, build_hclg
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    shutil.copytree(model_dir, out)
+    prons = {line.split()[0]: tuple(line.split()[1:])
+             for line in (model_dir / "graph" / "lexicon.txt").read_text().splitlines()}
+    costs = replace(GraphCosts(**manifest["graph_costs"]), filler_cost=0.0, runs_in_groups=False)
+    phone_ids = {p: i + 1 for i, p in enumerate(manifest["phones"])}
+    fst, syms = build_hclg(manifest["contexts"]["all"], prons, phone_ids, costs,
+                           garbage_phones=manifest["garbage_phones"])
+    fst.write(str(out / "graph" / "HCLG.fst"))
+    (out / "graph" / "words.txt").write_text(kf.symbols_text(syms))
+
+
 if __name__ == "__main__":
-    print(json.dumps(main(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3].split())))
+    result = main(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3].split())
+    write_plain_model(Path(sys.argv[1]), Path(sys.argv[4]))
+    print(json.dumps(result))

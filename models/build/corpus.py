@@ -36,6 +36,7 @@ CONTEXTS: dict[str, tuple[str, ...] | None] = {
     "garbage": (),
 }
 GARBAGE_CONTEXT = "garbage"
+ANSWER_INTENTS = ("yes", "no", "unsure")   # as dialog/vocabulary.py (the build does not import the dialog)
 
 
 class VocabularyError(ValueError):
@@ -57,6 +58,17 @@ class Vocabulary:
         if intents is None or "yes" in intents:
             out += self.corrections
         return sorted(set(out))
+
+    def phrase_groups(self, context: str = "all") -> list[list[str]]:
+        """The context's phrases in the groups a run of phrases may not leave: the answers (yes, no,
+        unsure and the corrections: "yes, sure", "no, i mean yes") together, each command's phrases
+        on their own ("stop, stop"). The dialog ignores a command said with an answer, so a graph
+        that allowed "yes again" only gave unknown words ("yesterday") more ways in."""
+        mine = set(self.all_phrases(context))
+        answers = {p for i in ANSWER_INTENTS for p in self.phrases.get(i, ())} | set(self.corrections)
+        groups = [sorted(mine & answers)]
+        groups += [sorted(mine & set(ps) - answers) for i, ps in sorted(self.phrases.items()) if i not in ANSWER_INTENTS]
+        return [g for g in groups if g]
 
     def intent_of(self) -> dict[str, str]:
         """Each spoken phrase's intent (corrections have none)."""

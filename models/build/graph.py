@@ -26,6 +26,11 @@ filler never stands alone: an utterance of fillers only is not a path, it comes 
 cover (a sentence read as "no hello back", a single word as "yes again": most unknown speech that
 was accepted, synthetic and human) must beat the garbage path by that much more, while an answer
 said twice ("no no") can still be heard, or heard once, which means the same.
+
+Groups (`runs_in_groups`, `Vocabulary.phrase_groups`) narrow the runs further: a run keeps to the
+group of its first phrase, the answers and corrections together, each command apart. The dialog
+ignores a command said with an answer, so "yes again" only ever meant yes, and it was the path by
+which "yesterday" became one (models/README.md, finding 47).
 """
 from __future__ import annotations
 
@@ -44,6 +49,7 @@ class GraphCosts:
     unk_with_phrases: bool = True   # may [unk] and phrases share an utterance?
     next_phrase_cost: float = 0.0   # per phrase after the first (only where phrases loop on their own)
     filler_cost: float = 0.0        # per filler before or after the phrases (when fillers are given)
+    runs_in_groups: bool = False    # a run of phrases stays in its first phrase's group (Vocabulary.phrase_groups)
 
 
 def word_symbols(phrases: list[str]) -> list[str]:
@@ -53,13 +59,23 @@ def word_symbols(phrases: list[str]) -> list[str]:
 
 def build_hclg(phrases: list[str], prons: dict[str, tuple[str, ...]], phone_ids: dict[str, int],
                costs: GraphCosts, unk: bool = True, garbage_phones: list[str] | None = None,
-               before: list[str] = (), after: list[str] = ()):
+               before: list[str] = (), after: list[str] = (), groups: list[list[str]] | None = None):
     """HCLG over `phrases`; the [unk] loop runs over `garbage_phones` (default: every phone but sil).
     `before` / `after`: filler phrases allowed once before the first phrase / after the last one
-    (only where phrases and garbage never mix, `unk_with_phrases` false)."""
-    import kaldifst
+    (only where phrases and garbage never mix, `unk_with_phrases` false).
+    `groups`: where given, a run of phrases stays inside the group of its first phrase (each phrase
+    in exactly one group), so "yes" can be followed by "sure" or "i mean no" but not by "again"."""
     if (before or after) and costs.unk_with_phrases:
         raise ValueError("fillers need unk_with_phrases=False: with garbage next to phrases they are redundant")
+    if groups is not None:
+        if costs.unk_with_phrases:
+            raise ValueError("phrase groups need unk_with_phrases=False: garbage would join any phrases")
+        grouped = [p for g in groups for p in g]
+        if sorted(grouped) != sorted(phrases) or len(set(grouped)) != len(grouped):
+            raise ValueError("phrase groups must hold every phrase exactly once")
+    else:
+        groups = [list(phrases)]
+    import kaldifst   # after the checks: a bad call fails without loading OpenFst
     syms = word_symbols([*phrases, *before, *after])
     wid = {w: i for i, w in enumerate(syms)}
     sil = phone_ids["sil"]
@@ -87,16 +103,26 @@ def build_hclg(phrases: list[str], prons: dict[str, tuple[str, ...]], phone_ids:
         return j
 
     words_entry = optional_silence(hub)
-    phrase_start, phrase_end = words_entry, hub
+    phrase_start = words_entry
+    # one (start, end) pair per group; with unk_with_phrases the single group ends at the hub
+    loops = [(words_entry, hub)]
+    betweens: list[int] = []
     if not costs.unk_with_phrases:
-        # phrases loop among themselves (phrase_end -> optional silence -> phrase_start) and never
+        # each group's phrases loop among themselves (end -> optional silence -> start) and never
         # return to the hub, from which the garbage path leaves
-        phrase_start, phrase_end = fst.add_state(), fst.add_state()
+        phrase_start = fst.add_state()
         arc(words_entry, 0, 0, 0.0, phrase_start)
-        fst.set_final(phrase_end, 0.0)
-        between = optional_silence(phrase_end)
-        fst.set_final(between, 0.0)
-        arc(between, 0, 0, costs.next_phrase_cost, phrase_start)
+        loops = []
+        for _ in groups:
+            start, end = (phrase_start, fst.add_state()) if len(groups) == 1 else (fst.add_state(), fst.add_state())
+            if start != phrase_start:
+                arc(phrase_start, 0, 0, 0.0, start)
+            fst.set_final(end, 0.0)
+            between = optional_silence(end)
+            fst.set_final(between, 0.0)
+            arc(between, 0, 0, costs.next_phrase_cost, start)
+            loops.append((start, end))
+            betweens.append(between)
 
     def spell(a: int, phrase: str, cost: float) -> int:
         """The phrase's words from state a (silence allowed between them); `cost` on its first phone."""
@@ -108,15 +134,17 @@ def build_hclg(phrases: list[str], prons: dict[str, tuple[str, ...]], phone_ids:
                 cur = phone(cur, phone_ids[p], wid[w] if k == 0 else 0, cost if (j == 0 and k == 0) else 0.0)
         return cur
 
-    for phrase in phrases:
-        arc(spell(phrase_start, phrase, costs.phrase_cost), 0, 0, 0.0, phrase_end)
+    for group, (start, end) in zip(groups, loops):
+        for phrase in group:
+            arc(spell(start, phrase, costs.phrase_cost), 0, 0, 0.0, end)
     for filler in before:       # words_entry -> filler -> (silence) -> the phrases
         arc(optional_silence(spell(words_entry, filler, costs.filler_cost)), 0, 0, 0.0, phrase_start)
     if after:                   # the last phrase -> (silence) -> filler -> end
         filler_end = fst.add_state()
         fst.set_final(filler_end, 0.0)
-        for filler in after:
-            arc(spell(between, filler, costs.filler_cost), 0, 0, 0.0, filler_end)
+        for between in betweens:
+            for filler in after:
+                arc(spell(between, filler, costs.filler_cost), 0, 0, 0.0, filler_end)
     fst.set_final(words_entry, 0.0)
     if unk:
         # Garbage: a loop over phones where a phone never follows itself (same reason as above).
