@@ -87,6 +87,39 @@ def test_same_seed_gives_the_same_training_texts() -> None:
     assert key(a) != key(c)
 
 
+def test_wrapped_answers_and_interjections_are_added_after_the_plans_own_jobs() -> None:
+    """The extra texts come after every job of the plan without them, which stay as they were (so
+    --reuse-data synthesises only the new ones); wrapped texts are a phrase with fillers, kind mix."""
+    import random
+    from dataclasses import replace
+    from models.build.corpus import load_fillers, load_vocabulary
+    from models.build.data import INTERJECTIONS, DataPlan, make_jobs, negative_pool
+    vocab = load_vocabulary()
+    fillers = load_fillers(vocab)
+    negatives = negative_pool(vocab, random.Random(11), 100)
+    plan = DataPlan(utterances=96, texts_per_job=24)
+    base = make_jobs(vocab, 11, plan, negatives, fillers=fillers)
+    more = make_jobs(vocab, 11, replace(plan, wrapped=40, interjections=8), negatives, fillers=fillers)
+    key = lambda j: (j.index, repr(j.voice), j.texts, j.kinds)  # noqa: E731
+    assert [key(j) for j in more[:len(base)]] == [key(j) for j in base]
+    extra = [(t, k) for j in more[len(base):] for t, k in zip(j.texts, j.kinds)]
+    assert len(extra) == 48 and [j.index for j in more] == list(range(len(more)))
+    phrases = vocab.all_phrases()
+    before, after = fillers
+    for words, kind in extra:
+        text = " ".join(words)
+        if kind == "oov":
+            assert any(w in INTERJECTIONS for w in words) and len(words) <= 2
+            continue
+        assert kind == "mix"
+        lead = next((f for f in before if text.startswith(f + " ")), None)
+        tail = next((f for f in after if text.endswith(" " + f)), None)
+        assert lead or tail, text
+        core = text[len(lead) + 1 if lead else 0:len(text) - (len(tail) + 1 if tail else 0)]
+        assert core in phrases, text
+    assert sum(k == "oov" for _, k in extra) == 8
+
+
 def test_tiny_model_never_mixes_phrases_and_unknown_speech(tiny_model: Path) -> None:
     """The graph makes an utterance either phrases or [unk]: "yesterday" must not come out as
     "yes [unk]" (the dialog would take that as a yes)."""
@@ -99,6 +132,20 @@ def test_tiny_model_never_mixes_phrases_and_unknown_speech(tiny_model: Path) -> 
         for t, x in zip(texts, synth_many(voice, texts)):
             heard = recognize(model, eval_condition(np.random.default_rng(3), x, snr_db=None)).split()
             assert "[unk]" not in heard or set(heard) == {"[unk]"}, f"{voice.label} {t!r} -> {heard}"
+
+
+def test_tiny_model_keeps_a_run_of_phrases_to_the_answers_or_to_stop(tiny_model: Path) -> None:
+    """Runs in groups: an answer and "stop" never share an utterance, whatever is said ("yes stop"
+    comes out as one of them, or [unk]), while an answer said twice still can."""
+    import vosk
+    vosk.SetLogLevel(-1)
+    assert load_manifest(tiny_model)["graph_costs"]["runs_in_groups"] is True
+    model = vosk.Model(str(tiny_model))
+    texts = ["yes stop", "stop no", "no stop stop", "yes yes stop"]
+    for voice in (Voice("espeak", "en-us"), Voice("espeak", "en", "m3")):
+        for t, x in zip(texts, synth_many(voice, texts)):
+            heard = set(recognize(model, eval_condition(np.random.default_rng(4), x, snr_db=None)).split())
+            assert not ("stop" in heard and heard & {"yes", "no"}), f"{voice.label} {t!r} -> {heard}"
 
 
 def test_retune_reuses_the_trained_network_and_rewrites_a_true_manifest(tiny_model: Path, tmp_path: Path) -> None:
@@ -406,9 +453,10 @@ def test_a_factorised_network_decodes_in_libvosk_as_its_plain_twin(tiny_model: P
 
 def test_training_scores_the_graphs_libvosk_decodes(tiny_model: Path, tmp_path: Path) -> None:
     """Discriminative training (models.build.discriminative) scores an utterance on the phrase loop
-    and the garbage loop that libvosk searches: its best path must be libvosk's best path, with the
-    same likelihood and the same decision (phrase or [unk]); the forward sum can only add paths; and
-    the boosted MMI loss must push an answer's margin over garbage up and unknown speech's down."""
+    and the garbage loop that libvosk searches (the model's graph without the fillers and groups that
+    decoding adds): its best path must be libvosk's best path, with the same likelihood and the same
+    decision (phrase or [unk]); the forward sum can only add paths; and the boosted MMI loss must
+    push an answer's margin over garbage up and unknown speech's down."""
     import vosk
     texts = ["yes", "the weather is nice", "no", "stop", "yesterday", "no", "stop it now"]
     voices = [Voice("espeak", "en-us", "m3"), Voice("espeak", "en", "f2")]
@@ -416,14 +464,15 @@ def test_training_scores_the_graphs_libvosk_decodes(tiny_model: Path, tmp_path: 
              .astype(np.int16)
              for i, x in enumerate(synth_many(voices[0], texts[:4]) + synth_many(voices[1], texts[4:]))]
     np.savez(tmp_path / "waves.npz", **{f"w{i}": w for i, w in enumerate(waves)})
+    plain = tmp_path / "plain-model"
     r = subprocess.run([sys.executable, str(REPO / "tests" / "graph_scores.py"), str(tiny_model),
-                        str(tmp_path / "waves.npz"), "yes"],
+                        str(tmp_path / "waves.npz"), "yes", str(plain)],
                        cwd=REPO, capture_output=True, text=True, timeout=300,
                        env={**os.environ, "PYTHONPATH": str(REPO)})
     assert r.returncode == 0, r.stderr[-3000:]
     got = json.loads(r.stdout.splitlines()[-1])
     vosk.SetLogLevel(-1)
-    model = vosk.Model(str(tiny_model))
+    model = vosk.Model(str(plain))
     diffs = []
     for w, s in zip(waves, got["scores"]):
         rec = vosk.KaldiRecognizer(model, 16000)

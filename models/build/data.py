@@ -73,9 +73,52 @@ class DataPlan:
     # text kinds: phrases, phrase + filler, unknown words, near-rhymes of vocabulary words, words an
     # earlier model took for phrases (models/build/hard_negatives.yaml), article runs
     kinds: tuple[tuple[str, float], ...] = (("inv", 0.5), ("mix", 0.1), ("oov", 0.2), ("sent", 0.2))
+    # texts beyond `utterances`, drawn from random streams of their own so that every job of the plan
+    # without them keeps its texts and voices (--reuse-data synthesises only the new jobs):
+    wrapped: int = 0              # phrases said fluently with fillers.yaml's hesitation and/or courtesy ("no thank you")
+    interjections: int = 0        # INTERJECTIONS as unknown speech ("ouch"), alone or next to an unknown word
 
     def wants(self, kind: str) -> bool:
         return any(k == kind and w > 0 for k, w in self.kinds)
+
+
+# Cries and exclamations a patient may make that no phrase means: people's other speech heard as a
+# phrase included Hedgewars' "ouch" taken for "sure" (models/README.md, finding 48). "oh" is a
+# hesitation of fillers.yaml, and festival spells "ow" as "oh", so neither is here.
+INTERJECTIONS = ("ouch", "oops", "whoa", "wow", "hey", "huh", "aha", "yikes", "phew", "ugh", "argh", "ahem",
+                 "shh", "hmph", "ooh")
+
+
+def wrapped_texts(vocab: Vocabulary, rng: random.Random, n: int,
+                  fillers: tuple[list[str], list[str]]) -> list[tuple[list[str], str]]:
+    """Phrases with a hesitation before, a courtesy after, or both ("um, no", "yes please", "well, no
+    thank you"), as kind "mix": the phrase in its word units, the fillers in generic phones, as the
+    decoding graph spells them."""
+    before, after = fillers
+    if not (before and after):
+        raise ValueError("wrapped texts need fillers before and after (models/build/fillers.yaml)")
+    phrases = vocab.all_phrases()
+    weights = [3.0 if p in ("yes", "no") else 1.0 for p in phrases]
+    out = []
+    for _ in range(n):
+        words = rng.choices(phrases, weights)[0].split()
+        shape = rng.choices(("before", "after", "both"), (0.35, 0.45, 0.2))[0]
+        if shape != "after":
+            words = rng.choice(before).split() + words
+        if shape != "before":
+            words = words + rng.choice(after).split()
+        out.append((words, "mix"))
+    return out
+
+
+def interjection_texts(rng: random.Random, n: int, negatives: list[str]) -> list[tuple[list[str], str]]:
+    """An interjection alone (most often) or next to an unknown word, as unknown speech."""
+    out = []
+    for _ in range(n):
+        words = [rng.choice(INTERJECTIONS)] + rng.sample(negatives, rng.choice([0, 0, 0, 1]))
+        rng.shuffle(words)
+        out.append((words, "oov"))
+    return out
 
 
 def negative_pool(vocab: Vocabulary, rng: random.Random, n_cmu: int = 3000) -> list[str]:
@@ -173,7 +216,8 @@ def training_voices(rng: random.Random, plan: DataPlan, accent_rng: random.Rando
 
 
 def make_jobs(vocab: Vocabulary, seed: int, plan: DataPlan, negatives: list[str],
-              near: list[str] = (), hard: list[str] = ()) -> list[Job]:
+              near: list[str] = (), hard: list[str] = (),
+              fillers: tuple[list[str], list[str]] = ([], [])) -> list[Job]:
     require_engines({"piper": plan.piper_share, "mbrola": plan.mbrola_share, "pico": plan.pico_share,
                      "rhvoice": plan.rhvoice_share, "kokoro": plan.kokoro_share,
                      "festival": plan.festival_share})
@@ -182,14 +226,24 @@ def make_jobs(vocab: Vocabulary, seed: int, plan: DataPlan, negatives: list[str]
         if missing:
             raise SynthesisError(f"the recipe trains on Kokoro's accented voices, but {', '.join(missing)} "
                                  f"are not installed in {kokoro.voices_dir()}: {kokoro.INSTALL_HINT}")
+    jobs: list[Job] = []
+
+    def add_jobs(texts: list[tuple[list[str], str]], rng: random.Random, accent_rng: random.Random) -> None:
+        for j in range(0, len(texts), plan.texts_per_job):
+            chunk = texts[j:j + plan.texts_per_job]
+            jobs.append(Job(index=len(jobs), seed=seed, voice=training_voices(rng, plan, accent_rng),
+                            texts=[t for t, _ in chunk], kinds=[k for _, k in chunk], copies=plan.copies))
+
     rng = random.Random(seed)
-    accent_rng = random.Random(f"{seed}:accented")
-    texts = make_texts(vocab, rng, plan.utterances, plan, negatives, near, hard)
-    jobs = []
-    for j in range(0, len(texts), plan.texts_per_job):
-        chunk = texts[j:j + plan.texts_per_job]
-        jobs.append(Job(index=len(jobs), seed=seed, voice=training_voices(rng, plan, accent_rng),
-                        texts=[t for t, _ in chunk], kinds=[k for _, k in chunk], copies=plan.copies))
+    add_jobs(make_texts(vocab, rng, plan.utterances, plan, negatives, near, hard), rng,
+             random.Random(f"{seed}:accented"))
+    if plan.wrapped or plan.interjections:
+        # after the plan's own jobs, from streams of their own: adding them changes no earlier job
+        rng = random.Random(f"{seed}:wrapped")
+        extra = wrapped_texts(vocab, rng, plan.wrapped, fillers) if plan.wrapped else []
+        extra += interjection_texts(rng, plan.interjections, negatives)
+        rng.shuffle(extra)
+        add_jobs(extra, rng, random.Random(f"{seed}:wrapped:accented"))
     return jobs
 
 
