@@ -18,6 +18,12 @@ import sys
 from pathlib import Path
 
 
+def read_prons(model_dir: Path) -> dict[str, tuple[str, ...]]:
+    """The model's vocabulary words in units, from its graph/lexicon.txt."""
+    return {line.split()[0]: tuple(line.split()[1:])
+            for line in (model_dir / "graph" / "lexicon.txt").read_text().splitlines()}
+
+
 def main(model_dir: Path, waves: Path, answer_words: list[str]) -> dict:
     import numpy as np
     import torch
@@ -34,8 +40,7 @@ def main(model_dir: Path, waves: Path, answer_words: list[str]) -> dict:
     model = make_model(NUM_CEPS, len(phones), TINY.train.hidden)
     model.load_state_dict(torch.load(work / "network.pt"))
     mean = np.load(work / "cmvn.npz")["mean"]
-    prons = {line.split()[0]: tuple(line.split()[1:])
-             for line in (model_dir / "graph" / "lexicon.txt").read_text().splitlines()}
+    prons = read_prons(model_dir)
     c = manifest["graph_costs"]
     assert c["unk_phone_cost"] == 0.0, c        # make_competition's garbage loop, as every build tunes it
     # the answers' rival loops are built too; the separation term acts only where intents are given
@@ -105,8 +110,7 @@ def write_plain_model(model_dir: Path, out: Path) -> None:
     from models.build.graph import GraphCosts, build_hclg
     manifest = json.loads((model_dir / "manifest.json").read_text())
     shutil.copytree(model_dir, out)
-    prons = {line.split()[0]: tuple(line.split()[1:])
-             for line in (model_dir / "graph" / "lexicon.txt").read_text().splitlines()}
+    prons = read_prons(model_dir)
     costs = replace(GraphCosts(**manifest["graph_costs"]), filler_cost=0.0, runs_in_groups=False)
     phone_ids = {p: i + 1 for i, p in enumerate(manifest["phones"])}
     fst, syms = build_hclg(manifest["contexts"]["all"], prons, phone_ids, costs,

@@ -89,6 +89,11 @@ INTERJECTIONS = ("ouch", "oops", "whoa", "wow", "hey", "huh", "aha", "yikes", "p
                  "shh", "hmph", "ooh")
 
 
+def phrase_weights(phrases: list[str]) -> list[float]:
+    """How often each phrase is drawn: "yes" and "no", the answers every question takes, three times as often."""
+    return [3.0 if p in ("yes", "no") else 1.0 for p in phrases]
+
+
 def wrapped_texts(vocab: Vocabulary, rng: random.Random, n: int,
                   fillers: tuple[list[str], list[str]]) -> list[tuple[list[str], str]]:
     """Phrases with a hesitation before, a courtesy after, or both ("um, no", "yes please", "well, no
@@ -98,7 +103,7 @@ def wrapped_texts(vocab: Vocabulary, rng: random.Random, n: int,
     if not (before and after):
         raise ValueError("wrapped texts need fillers before and after (models/build/fillers.yaml)")
     phrases = vocab.all_phrases()
-    weights = [3.0 if p in ("yes", "no") else 1.0 for p in phrases]
+    weights = phrase_weights(phrases)
     out = []
     for _ in range(n):
         words = rng.choices(phrases, weights)[0].split()
@@ -140,7 +145,7 @@ def near_rhyme_pool(vocab: Vocabulary, seed: int, plan: DataPlan) -> list[str]:
 def make_texts(vocab: Vocabulary, rng: random.Random, n: int, plan: DataPlan,
                negatives: list[str], near: list[str] = (), hard: list[str] = ()) -> list[tuple[list[str], str]]:
     phrases = vocab.all_phrases()
-    weights = [3.0 if p in ("yes", "no") else 1.0 for p in phrases]
+    weights = phrase_weights(phrases)
     article = seed_article_words()
     fillers = [w for p in vocab.unspoken for w in p.split() if w.isalpha()] or ["um"]
     kinds, kw = zip(*plan.kinds)
