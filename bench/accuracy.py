@@ -1,6 +1,6 @@
 """Accuracy of the built-in answer model on voices it never trained on.
 
-    python -m bench.accuracy [--model DIR] [--quick] [--write-manifest]
+    python -m bench.accuracy [--model DIR] [--quick] [--write-manifest] [--against DIR]
 
 Held-out speakers: every flite voice (a synthesiser absent from training) and espeak-ng accents and
 variants excluded from training. Each spoken phrase of dialog/vocabulary.yaml is synthesised by each
@@ -18,6 +18,7 @@ import random
 import sys
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -169,12 +170,31 @@ def product_turns(model: Path, audio: list[np.ndarray]) -> list[tuple[str, float
     return decode_many(model, audio, worker=_turn_worker)
 
 
-def run(model: Path, quick: bool, voice_set: str = "standard") -> dict:
+@dataclass
+class HeldOutSpeech:
+    """The held-out speech of one run, synthesised once so that several models hear the same audio."""
+    voice_set: str
+    voices: list[str]
+    phrases: list[str]
+    oov: list[str]
+    items: list[tuple[str, str, str, np.ndarray]]     # voice, condition, ref ("[unk]" for OOV), audio
+    spoken: list[str]                                 # what was said (the OOV word where ref is [unk])
+    wrapped: list[tuple[str, str, str, np.ndarray]]   # condition, text, intent, audio
+    synth_seconds: float
+
+
+def phrase_intents() -> dict[str, str]:
     vocab = load_vocabulary()
-    interpret = dialog_interpreter()
     phrase_intent = {p: i for i, ps in vocab.phrases.items() for p in ps}
     for c in vocab.corrections:
         phrase_intent[c] = "correction"
+    return phrase_intent
+
+
+def synthesize(quick: bool, voice_set: str = "standard") -> HeldOutSpeech:
+    """Every phrase, OOV word and wrapped answer by every held-out voice, under every condition."""
+    vocab = load_vocabulary()
+    phrase_intent = phrase_intents()
     phrases = sorted(phrase_intent)
     voices = heldout_voices(quick, voice_set)
     if not voices:
@@ -197,10 +217,22 @@ def run(model: Path, quick: bool, voice_set: str = "standard") -> dict:
         for (text, want), x in zip(WRAPPED_ANSWERS, synth_many(v, [t for t, _ in WRAPPED_ANSWERS])):
             for snr in WRAPPED_CONDITIONS:
                 wrapped.append((condition_name(snr), text, want, eval_condition(rng, x, snr)))
-    t_synth = time.time() - t0
+    return HeldOutSpeech(voice_set, [v.label for v in voices], phrases, oov, items, spoken, wrapped, time.time() - t0)
+
+
+def run(model: Path, quick: bool, voice_set: str = "standard") -> dict:
+    return score(model, synthesize(quick, voice_set))
+
+
+def score(model: Path, ts: HeldOutSpeech) -> dict:
+    """What `model` makes of the test set: the JSON `bench.accuracy` writes."""
+    interpret = dialog_interpreter()
+    phrase_intent = phrase_intents()
+    items, spoken, wrapped = ts.items, ts.spoken, ts.wrapped
+    t0 = time.time()
     hyps = decode_many(model, [a for *_, a in items] + [a for *_, a in wrapped])
     hyps, wrapped_hyps = hyps[: len(items)], hyps[len(items):]
-    t_decode = time.time() - t0 - t_synth
+    t_decode = time.time() - t0
     audio_s = sum(len(a) for *_, a in items) / 16000
     per_cond: dict[str, list[bool]] = defaultdict(list)
     per_cond_intent: dict[str, list[bool]] = defaultdict(list)
@@ -264,9 +296,9 @@ def run(model: Path, quick: bool, voice_set: str = "standard") -> dict:
     return {
         "model": str(model),
         "model_recipe": load_manifest(model).get("recipe_version") if (model / MANIFEST).exists() else None,
-        "voice_set": voice_set,
-        "heldout_voices": [v.label for v in voices],
-        "phrases": len(phrases), "oov_words": oov,
+        "voice_set": ts.voice_set,
+        "heldout_voices": ts.voices,
+        "phrases": len(ts.phrases), "oov_words": ts.oov,
         "utterances": len(items), "audio_seconds": round(audio_s, 1),
         "decode_seconds": round(t_decode, 1), "real_time_factor": round(t_decode * 2 / audio_s, 4),
         "summary": summary, "goals": GOALS,
@@ -368,6 +400,58 @@ def print_table(r: dict) -> None:
               f"{h['clips_oov']} clips")
 
 
+def headline(r: dict) -> dict[str, float]:
+    """The figures two builds are compared on (percentages, or counts where named so)."""
+    s, out = r["summary"], {}
+    for c, v in s["accuracy"].items():
+        out[f"phrases {c} %"] = 100 * v
+    for c, v in s["intent_accuracy"].items():
+        out[f"intent {c} %"] = 100 * v
+    for c, v in s["oov_rejection"].items():
+        out[f"OOV rejected {c} %"] = 100 * v
+    out["OOV taken (count)"] = sum(r["oov_taken_as_intent"].values())
+    out["OOV taken as yes (count)"] = r["oov_taken_as_intent"].get("yes", 0)
+    out["yes<->no confusion %"] = 100 * s["yes_no_confusion"]
+    p = r["yes_no_as_product_turns"]
+    for k in ("accepted_right", "read_back", "not_taken", "swaps_accepted"):
+        out[f"product turns {k} (count)"] = p[k]
+    w = r.get("wrapped_answers")
+    if w:
+        for c, v in w["intent_accuracy"].items():
+            out[f"wrapped {c} %"] = 100 * v
+        t = w.get("as_product_turns") or {}
+        for k in ("accepted_right", "read_back", "not_taken", "swaps_accepted"):
+            if k in t:
+                out[f"wrapped turns {k} (count)"] = t[k]
+    h = r.get("human")
+    if h:
+        out["people's answers %"] = 100 * h["accuracy"]
+        out["people's other speech rejected %"] = 100 * h["oov_rejection"]
+    return out
+
+
+def compare_table(base: dict, cand: dict, moved: int = 10) -> list[str]:
+    """Lines of a table: each headline figure of `base` -> `cand`, then the phrases and wrapped
+    answers whose clean + 10 dB accuracy moved most (both runs on the same audio)."""
+    hb, hc = headline(base), headline(cand)
+    lines = [f"{'figure':40s} {'base':>8s} {'candidate':>10s} {'change':>8s}"]
+    for k in hb:
+        if k in hc:
+            lines.append(f"{k:40s} {hb[k]:8.1f} {hc[k]:10.1f} {hc[k] - hb[k]:+8.1f}")
+    rows = []
+    for label, b, c in (("phrase", base["per_phrase"], cand["per_phrase"]),
+                        ("wrapped", base.get("wrapped_answers", {}).get("per_text", {}),
+                         cand.get("wrapped_answers", {}).get("per_text", {}))):
+        for text in b.keys() & c.keys():
+            d = [100 * (c[text].get(k, 0) - b[text].get(k, 0)) for k in ("clean", "10dB")]
+            if any(d):
+                rows.append((abs(d[0]) + abs(d[1]), f"{label} {text!r}", d))
+    if rows:
+        lines.append("moved most (clean / 10 dB, points): " + "; ".join(
+            f"{name} {d[0]:+.0f} / {d[1]:+.0f}" for _, name, d in sorted(rows, key=lambda x: -x[0])[:moved]))
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.accuracy", description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=MODEL_DIR)
@@ -381,17 +465,33 @@ def main(argv: list[str] | None = None) -> int:
                     help="JSON file (default bench/results/accuracy.json, or accuracy-accented.json)")
     ap.add_argument("--human", type=Path, default=None,
                     help="also score real recordings gathered by `python -m bench.human_speech --out DIR`")
+    ap.add_argument("--against", type=Path, default=None, metavar="DIR",
+                    help="also score this model (say, the committed one) on the same audio, write its JSON "
+                         "beside --out (*.against.json) and print a table of the two")
     args = ap.parse_args(argv)
     if args.write_manifest and args.voices != "standard":
         ap.error("--write-manifest stores the goals' figures: use it with --voices standard")
+    for m in [args.model] + ([args.against] if args.against else []):
+        if not (m / "am" / "final.mdl").is_file():
+            ap.error(f"{m}: not a Vosk model directory (no am/final.mdl)")
     out = args.out or RESULTS / ("accuracy.json" if args.voices == "standard" else f"accuracy-{args.voices}.json")
-    r = run(args.model, args.quick, args.voices)
+    speech = synthesize(args.quick, args.voices)
+    r = score(args.model, speech)
     if args.human:
         r["human"] = run_human(args.model, args.human)
     print_table(r)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(r, indent=2) + "\n")
     print(f"wrote {out}")
+    if args.against:
+        base = score(args.against, speech)
+        if args.human:
+            base["human"] = run_human(args.against, args.human)
+        base_out = out.with_suffix(".against.json")
+        base_out.write_text(json.dumps(base, indent=2) + "\n")
+        print(f"\n{args.against} (base) -> {args.model} (candidate), the same {len(speech.items) + len(speech.wrapped)} "
+              f"utterances; wrote {base_out}")
+        print("\n".join(compare_table(base, r)))
     if args.write_manifest:
         path = args.model / MANIFEST
         m = json.loads(path.read_text())

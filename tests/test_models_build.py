@@ -521,3 +521,31 @@ def test_product_turns_are_tallied_as_a_safety_question_treats_them() -> None:
     assert (t["answers"], t["accepted_right"], t["read_back"], t["swaps_accepted"], t["swaps_read_back"],
             t["not_taken"]) == (6, 1, 1, 1, 1, 2)
     assert t["swaps"][0] == {"said": "right", "heard": "no", "confidence": hi}
+
+
+def test_two_models_are_compared_on_the_same_speech(tiny_model: Path) -> None:
+    """bench.accuracy --against: the speech is synthesised once and both models decode it. A model
+    against itself changes nothing; the tiny model (yes/no/stop only) against the shipped one loses
+    "repeat" and the table says so."""
+    from bench.accuracy import HeldOutSpeech, compare_table, headline, score
+    rng = np.random.default_rng(4)
+    phrases, oov = ["yes", "no", "repeat"], ["elephant"]
+    waves = synth_many(Voice("espeak", "en-us"), phrases + oov + ["um, yes"])
+    items = [("espeak:en-us", c, p, eval_condition(rng, x, snr))
+             for p, x in zip(phrases, waves) for c, snr in (("clean", None), ("10dB", 10.0))]
+    items += [("espeak:en-us", c, "[unk]", eval_condition(rng, waves[3], snr)) for c, snr in (("clean", None), ("10dB", 10.0))]
+    wrapped = [(c, "um, yes", "yes", eval_condition(rng, waves[4], snr)) for c, snr in (("clean", None), ("10dB", 10.0))]
+    speech = HeldOutSpeech("standard", ["espeak:en-us"], phrases, oov, items,
+                           [p for p in phrases for _ in range(2)] + oov * 2, wrapped, 0.0)
+    shipped = score(REPO / "models" / "answer-model", speech)
+    tiny = score(tiny_model, speech)
+    assert shipped["utterances"] == tiny["utterances"] == 8
+    assert shipped["per_phrase"]["repeat"]["clean"] == 1.0 and tiny["per_phrase"]["repeat"]["clean"] == 0.0
+    same = compare_table(shipped, shipped)
+    assert all(line.endswith("+0.0") for line in same[1:]) and not any("moved" in line for line in same)
+    h = headline(shipped)
+    assert h["phrases clean %"] == 100 * shipped["summary"]["accuracy"]["clean"]
+    assert h["product turns accepted_right (count)"] == shipped["yes_no_as_product_turns"]["accepted_right"]
+    table = compare_table(shipped, tiny)
+    moved = next(line for line in table if line.startswith("moved most"))
+    assert "phrase 'repeat' -100 /" in moved
