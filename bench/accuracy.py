@@ -25,6 +25,7 @@ import numpy as np
 
 from dialog import NOT_UNDERSTOOD, NOTHING_HEARD
 from models.answer_model import MODEL_DIR, MANIFEST, load_manifest, trained_speakers
+from models.registry import ModelError, check_model_dir
 from models.build import kokoro
 from models.build.augment import eval_condition
 from models.build.corpus import HELDOUT_RANDOM_OOV, heldout_oov_candidates, load_vocabulary
@@ -180,11 +181,10 @@ class HeldOutSpeech:
     items: list[tuple[str, str, str, np.ndarray]]     # voice, condition, ref ("[unk]" for OOV), audio
     spoken: list[str]                                 # what was said (the OOV word where ref is [unk])
     wrapped: list[tuple[str, str, str, np.ndarray]]   # condition, text, intent, audio
-    synth_seconds: float
 
 
-def phrase_intents() -> dict[str, str]:
-    vocab = load_vocabulary()
+def phrase_intents(vocab) -> dict[str, str]:
+    """Each spoken phrase's intent; the spoken corrections ("no, i mean yes") as "correction"."""
     phrase_intent = {p: i for i, ps in vocab.phrases.items() for p in ps}
     for c in vocab.corrections:
         phrase_intent[c] = "correction"
@@ -194,7 +194,7 @@ def phrase_intents() -> dict[str, str]:
 def synthesize(quick: bool, voice_set: str = "standard") -> HeldOutSpeech:
     """Every phrase, OOV word and wrapped answer by every held-out voice, under every condition."""
     vocab = load_vocabulary()
-    phrase_intent = phrase_intents()
+    phrase_intent = phrase_intents(vocab)
     phrases = sorted(phrase_intent)
     voices = heldout_voices(quick, voice_set)
     if not voices:
@@ -203,7 +203,6 @@ def synthesize(quick: bool, voice_set: str = "standard") -> HeldOutSpeech:
     items: list[tuple[str, str, str, np.ndarray]] = []   # voice, condition, ref, audio
     spoken: list[str] = []                                # what was said (the OOV word where ref is [unk])
     rng = np.random.default_rng(7)
-    t0 = time.time()
     for v in voices:
         waves = synth_many(v, phrases + oov)
         for ref, x in zip(phrases + oov, waves):
@@ -217,7 +216,7 @@ def synthesize(quick: bool, voice_set: str = "standard") -> HeldOutSpeech:
         for (text, want), x in zip(WRAPPED_ANSWERS, synth_many(v, [t for t, _ in WRAPPED_ANSWERS])):
             for snr in WRAPPED_CONDITIONS:
                 wrapped.append((condition_name(snr), text, want, eval_condition(rng, x, snr)))
-    return HeldOutSpeech(voice_set, [v.label for v in voices], phrases, oov, items, spoken, wrapped, time.time() - t0)
+    return HeldOutSpeech(voice_set, [v.label for v in voices], phrases, oov, items, spoken, wrapped)
 
 
 def run(model: Path, quick: bool, voice_set: str = "standard") -> dict:
@@ -227,7 +226,7 @@ def run(model: Path, quick: bool, voice_set: str = "standard") -> dict:
 def score(model: Path, ts: HeldOutSpeech) -> dict:
     """What `model` makes of the test set: the JSON `bench.accuracy` writes."""
     interpret = dialog_interpreter()
-    phrase_intent = phrase_intents()
+    phrase_intent = phrase_intents(load_vocabulary())
     items, spoken, wrapped = ts.items, ts.spoken, ts.wrapped
     t0 = time.time()
     hyps = decode_many(model, [a for *_, a in items] + [a for *_, a in wrapped])
@@ -472,8 +471,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_manifest and args.voices != "standard":
         ap.error("--write-manifest stores the goals' figures: use it with --voices standard")
     for m in [args.model] + ([args.against] if args.against else []):
-        if not (m / "am" / "final.mdl").is_file():
-            ap.error(f"{m}: not a Vosk model directory (no am/final.mdl)")
+        try:
+            check_model_dir(m)
+        except ModelError as e:
+            ap.error(str(e))
     out = args.out or RESULTS / ("accuracy.json" if args.voices == "standard" else f"accuracy-{args.voices}.json")
     speech = synthesize(args.quick, args.voices)
     r = score(args.model, speech)

@@ -536,7 +536,7 @@ def test_two_models_are_compared_on_the_same_speech(tiny_model: Path) -> None:
     items += [("espeak:en-us", c, "[unk]", eval_condition(rng, waves[3], snr)) for c, snr in (("clean", None), ("10dB", 10.0))]
     wrapped = [(c, "um, yes", "yes", eval_condition(rng, waves[4], snr)) for c, snr in (("clean", None), ("10dB", 10.0))]
     speech = HeldOutSpeech("standard", ["espeak:en-us"], phrases, oov, items,
-                           [p for p in phrases for _ in range(2)] + oov * 2, wrapped, 0.0)
+                           [p for p in phrases for _ in range(2)] + oov * 2, wrapped)
     shipped = score(REPO / "models" / "answer-model", speech)
     tiny = score(tiny_model, speech)
     assert shipped["utterances"] == tiny["utterances"] == 8
