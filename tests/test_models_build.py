@@ -120,6 +120,32 @@ def test_wrapped_answers_and_interjections_are_added_after_the_plans_own_jobs() 
     assert sum(k == "oov" for _, k in extra) == 8
 
 
+def test_wrapped_yes_no_share_draws_the_answers_people_wrap_most() -> None:
+    """wrapped_yes_no=1 wraps only yes/no phrases ("no thank you"); at 0 the texts are exactly the
+    texts of a plan without the option, so earlier saved speech stays reusable."""
+    import random
+    from models.build.corpus import load_fillers, load_vocabulary
+    from models.build.data import wrapped_texts
+    vocab = load_vocabulary()
+    fillers = load_fillers(vocab)
+    before, after = fillers
+    answers = set(vocab.phrases["yes"]) | set(vocab.phrases["no"])
+
+    def core(words: list[str]) -> str:
+        text = " ".join(words)
+        lead = next((f for f in before if text.startswith(f + " ")), None)
+        tail = next((f for f in after if text.endswith(" " + f)), None)
+        return text[len(lead) + 1 if lead else 0:len(text) - (len(tail) + 1 if tail else 0)]
+
+    plain = wrapped_texts(vocab, random.Random(5), 200, fillers)
+    assert wrapped_texts(vocab, random.Random(5), 200, fillers, yes_no=0.0) == plain
+    assert sum(core(w) in answers for w, _ in plain) < 100      # most wrap other phrases
+    only = wrapped_texts(vocab, random.Random(5), 200, fillers, yes_no=1.0)
+    assert all(k == "mix" for _, k in only)
+    cores = {core(w) for w, _ in only}
+    assert cores <= answers and {"yes", "no"} <= cores
+
+
 def test_tiny_model_never_mixes_phrases_and_unknown_speech(tiny_model: Path) -> None:
     """The graph makes an utterance either phrases or [unk]: "yesterday" must not come out as
     "yes [unk]" (the dialog would take that as a yes)."""

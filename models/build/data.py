@@ -76,6 +76,7 @@ class DataPlan:
     # texts beyond `utterances`, drawn from random streams of their own so that every job of the plan
     # without them keeps its texts and voices (--reuse-data synthesises only the new jobs):
     wrapped: int = 0              # phrases said fluently with fillers.yaml's hesitation and/or courtesy ("no thank you")
+    wrapped_yes_no: float = 0.0   # share of those whose phrase is a yes or no answer's (finding 50: 55 of 1,200 were "no")
     interjections: int = 0        # INTERJECTIONS as unknown speech ("ouch"), alone or next to an unknown word
 
     def wants(self, kind: str) -> bool:
@@ -95,18 +96,25 @@ def phrase_weights(phrases: list[str]) -> list[float]:
 
 
 def wrapped_texts(vocab: Vocabulary, rng: random.Random, n: int,
-                  fillers: tuple[list[str], list[str]]) -> list[tuple[list[str], str]]:
+                  fillers: tuple[list[str], list[str]], yes_no: float = 0.0) -> list[tuple[list[str], str]]:
     """Phrases with a hesitation before, a courtesy after, or both ("um, no", "yes please", "well, no
     thank you"), as kind "mix": the phrase in its word units, the fillers in generic phones, as the
-    decoding graph spells them."""
+    decoding graph spells them. A `yes_no` share of them wrap a phrase of the yes or no intent, the
+    answers people wrap most; at 0 the texts are the same as before the option existed."""
     before, after = fillers
     if not (before and after):
         raise ValueError("wrapped texts need fillers before and after (models/build/fillers.yaml)")
     phrases = vocab.all_phrases()
     weights = phrase_weights(phrases)
+    answers = [p for intent in ("yes", "no") for p in vocab.phrases.get(intent, [])]
+    if yes_no and not answers:
+        raise ValueError("wrapped_yes_no needs the yes and no intents in dialog/vocabulary.yaml")
     out = []
     for _ in range(n):
-        words = rng.choices(phrases, weights)[0].split()
+        if yes_no and rng.random() < yes_no:
+            words = rng.choice(answers).split()
+        else:
+            words = rng.choices(phrases, weights)[0].split()
         shape = rng.choices(("before", "after", "both"), (0.35, 0.45, 0.2))[0]
         if shape != "after":
             words = rng.choice(before).split() + words
@@ -245,7 +253,7 @@ def make_jobs(vocab: Vocabulary, seed: int, plan: DataPlan, negatives: list[str]
     if plan.wrapped or plan.interjections:
         # after the plan's own jobs, from streams of their own: adding them changes no earlier job
         rng = random.Random(f"{seed}:wrapped")
-        extra = wrapped_texts(vocab, rng, plan.wrapped, fillers) if plan.wrapped else []
+        extra = wrapped_texts(vocab, rng, plan.wrapped, fillers, plan.wrapped_yes_no) if plan.wrapped else []
         extra += interjection_texts(rng, plan.interjections, negatives)
         rng.shuffle(extra)
         add_jobs(extra, rng, random.Random(f"{seed}:wrapped:accented"))
