@@ -87,6 +87,14 @@ def test_same_seed_gives_the_same_training_texts() -> None:
     assert key(a) != key(c)
 
 
+def unwrap(words: list[str], fillers: tuple[list[str], list[str]]) -> tuple[str | None, str, str | None]:
+    """A wrapped text split into (hesitation or None, the phrase, courtesy or None)."""
+    text = " ".join(words)
+    lead = next((f for f in fillers[0] if text.startswith(f + " ")), None)
+    tail = next((f for f in fillers[1] if text.endswith(" " + f)), None)
+    return lead, text[len(lead) + 1 if lead else 0:len(text) - (len(tail) + 1 if tail else 0)], tail
+
+
 def test_wrapped_answers_and_interjections_are_added_after_the_plans_own_jobs() -> None:
     """The extra texts come after every job of the plan without them, which stay as they were (so
     --reuse-data synthesises only the new ones); wrapped texts are a phrase with fillers, kind mix."""
@@ -105,18 +113,14 @@ def test_wrapped_answers_and_interjections_are_added_after_the_plans_own_jobs() 
     extra = [(t, k) for j in more[len(base):] for t, k in zip(j.texts, j.kinds)]
     assert len(extra) == 48 and [j.index for j in more] == list(range(len(more)))
     phrases = vocab.all_phrases()
-    before, after = fillers
     for words, kind in extra:
-        text = " ".join(words)
         if kind == "oov":
             assert any(w in INTERJECTIONS for w in words) and len(words) <= 2
             continue
         assert kind == "mix"
-        lead = next((f for f in before if text.startswith(f + " ")), None)
-        tail = next((f for f in after if text.endswith(" " + f)), None)
-        assert lead or tail, text
-        core = text[len(lead) + 1 if lead else 0:len(text) - (len(tail) + 1 if tail else 0)]
-        assert core in phrases, text
+        lead, core, tail = unwrap(words, fillers)
+        assert lead or tail, words
+        assert core in phrases, words
     assert sum(k == "oov" for _, k in extra) == 8
 
 
@@ -128,15 +132,8 @@ def test_wrapped_yes_no_share_draws_the_answers_people_wrap_most() -> None:
     from models.build.data import wrapped_texts
     vocab = load_vocabulary()
     fillers = load_fillers(vocab)
-    before, after = fillers
     answers = set(vocab.phrases["yes"]) | set(vocab.phrases["no"])
-
-    def core(words: list[str]) -> str:
-        text = " ".join(words)
-        lead = next((f for f in before if text.startswith(f + " ")), None)
-        tail = next((f for f in after if text.endswith(" " + f)), None)
-        return text[len(lead) + 1 if lead else 0:len(text) - (len(tail) + 1 if tail else 0)]
-
+    core = lambda words: unwrap(words, fillers)[1]  # noqa: E731
     plain = wrapped_texts(vocab, random.Random(5), 200, fillers)
     assert wrapped_texts(vocab, random.Random(5), 200, fillers, yes_no=0.0) == plain
     assert sum(core(w) in answers for w, _ in plain) < 100      # most wrap other phrases
