@@ -1,6 +1,6 @@
 """Score waves on a built model's phrase and garbage loops as discriminative training does.
 
-    python tests/graph_scores.py MODEL_DIR WAVES.npz "ANSWER WORDS" PLAIN_DIR
+    python tests/graph_scores.py MODEL_DIR WAVES.npz "ANSWER WORDS" PLAIN_DIR FILLER_DIR
 
 WAVES.npz holds int16 arrays named w0, w1, ...; prints one JSON object: for each wave the Viterbi
 and forward scores of the "all" context's phrase loop and garbage loop (models.build.discriminative);
@@ -8,18 +8,24 @@ for the first two waves (the answer and unknown speech) the margin before and af
 steps of the boosted MMI loss on the network's log-posteriors; and for the answer its lead over the
 other answers' rival loop under steps with and without `MmiConfig.separate`'s term. PLAIN_DIR gets a
 copy of the model whose "all" graph is those two loops alone, at the model's costs: no fillers, no
-groups, which the built graphs add at decoding time and discriminative training does not model.
+groups, which the built graphs add at decoding time. Each wave is also scored on the phrase loop with
+the model's fillers (`MmiConfig.filler_cost`), and FILLER_DIR gets the copy whose graph has them
+(still no groups, which discriminative training does not model), both at FILLER_COST.
 Runs in its own process: torch and libvosk must not share one (their thread pools can deadlock).
 """
 from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
+
+# free fillers, so that the tiny network's best paths take them (at the built cost of 8 it never does)
+FILLER_COST = 0.0
 
 
 def read_prons(model_dir: Path) -> dict[str, tuple[str, ...]]:
-    """The model's vocabulary words in units, from its graph/lexicon.txt."""
+    """The model's graph words (vocabulary and fillers) in units, from its graph/lexicon.txt."""
     return {line.split()[0]: tuple(line.split()[1:])
             for line in (model_dir / "graph" / "lexicon.txt").read_text().splitlines()}
 
@@ -62,6 +68,13 @@ def main(model_dir: Path, waves: Path, answer_words: list[str]) -> dict:
                 row[f"{name}_{'viterbi' if viterbi else 'forward'}"] = float(
                     D.forward_scores(x, [x.shape[1]], g, viterbi=viterbi)[0])
         out["scores"].append(row)
+    fillers = (manifest["vocabulary"]["fillers"]["before"], manifest["vocabulary"]["fillers"]["after"])
+    wrapped = D.make_competition(manifest["contexts"]["all"], prons, pdf, manifest["garbage_phones"],
+                                 scaled_priors(floored_priors(np.load(work / "phone_counts.npy")), cfg.prior_scale),
+                                 replace(cfg, filler_cost=FILLER_COST), intent_of, fillers)
+    for lp, row in zip(lps, out["scores"]):
+        x = torch.from_numpy(lp).unsqueeze(0) - comp.log_prior
+        row["wrapped_viterbi"] = float(D.forward_scores(x, [x.shape[1]], wrapped.phrases, viterbi=True)[0])
 
     def steps(lp, measure, ref, intents=None) -> tuple[list[float], float]:
         """`measure` of the frame scores before each of 4 small gradient steps of the MMI loss (a boost
@@ -102,19 +115,20 @@ def main(model_dir: Path, waves: Path, answer_words: list[str]) -> dict:
     return out
 
 
-def write_plain_model(model_dir: Path, out: Path) -> None:
-    """`model_dir` copied to `out` with its "all" graph rebuilt as the phrase loop and garbage loop only."""
+def write_plain_model(model_dir: Path, out: Path, fillers: bool = False) -> None:
+    """`model_dir` copied to `out` with its "all" graph rebuilt as the phrase loop and garbage loop only
+    (`fillers`: with the model's fillers around the phrases, as its own graph has them)."""
     import shutil
-    from dataclasses import replace
     from models.build import kaldi_format as kf
     from models.build.graph import GraphCosts, build_hclg
     manifest = json.loads((model_dir / "manifest.json").read_text())
     shutil.copytree(model_dir, out)
     prons = read_prons(model_dir)
-    costs = replace(GraphCosts(**manifest["graph_costs"]), filler_cost=0.0, runs_in_groups=False)
+    costs = replace(GraphCosts(**manifest["graph_costs"]), runs_in_groups=False, filler_cost=FILLER_COST)
+    wrap = manifest["vocabulary"]["fillers"] if fillers else {}
     phone_ids = {p: i + 1 for i, p in enumerate(manifest["phones"])}
     fst, syms = build_hclg(manifest["contexts"]["all"], prons, phone_ids, costs,
-                           garbage_phones=manifest["garbage_phones"])
+                           garbage_phones=manifest["garbage_phones"], **wrap)
     fst.write(str(out / "graph" / "HCLG.fst"))
     (out / "graph" / "words.txt").write_text(kf.symbols_text(syms))
 
@@ -122,4 +136,5 @@ def write_plain_model(model_dir: Path, out: Path) -> None:
 if __name__ == "__main__":
     result = main(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3].split())
     write_plain_model(Path(sys.argv[1]), Path(sys.argv[4]))
+    write_plain_model(Path(sys.argv[1]), Path(sys.argv[5]), fillers=True)
     print(json.dumps(result))

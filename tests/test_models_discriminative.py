@@ -112,3 +112,62 @@ def test_each_separated_intent_competes_with_the_other_intents_phrases_only() ->
         "yes": ["no", "nope", "maybe"], "no": ["yes", "maybe"], "unsure": ["no", "yes", "nope"]}
     assert D.rival_phrases(["yes", "back"], intent_of, ("yes", "no")) == {}     # a vocabulary with no rival
     assert D.rival_phrases(phrases, intent_of, ()) == {}
+
+
+FILLER_PRONS = PRONS | {"um": ("b",), "thank": ("k",), "you": ("b", "k")}
+FILLERS = (["um"], ["thank you"])
+
+
+def path_cost(g: D.LoopGraph, units: list[str]) -> float:
+    """The cheapest path of `g` that emits exactly `units` (one state per unit, as after collapsing
+    self-loops), or inf when the graph has none."""
+    want = [PDF[u] for u in units]
+    cost = np.where(g.units == want[0], g.start, D.INF)
+    for u in want[1:]:
+        step = (cost[:, None] + g.trans + np.where(np.eye(len(g.units), dtype=bool), D.INF, 0.0)).min(0)
+        cost = np.where(g.units == u, step, D.INF)
+    return float((cost + g.final).min())
+
+
+def test_phrase_loop_lets_one_filler_wrap_the_answers_as_the_graph_does() -> None:
+    plain = D.phrase_graph(PHRASES, FILLER_PRONS, PDF, PDF["sil"], phrase_cost=1.0, next_phrase_cost=8.0)
+    g = D.phrase_graph(PHRASES, FILLER_PRONS, PDF, PDF["sil"], phrase_cost=1.0, next_phrase_cost=8.0,
+                       before=FILLERS[0], after=FILLERS[1], filler_cost=5.0)
+    yes = ["yes#0", "yes#1", "yes#2"]
+    assert path_cost(g, yes) == path_cost(plain, yes) == 1.0
+    assert path_cost(g, ["b"] + yes) == 6.0                           # "um yes"
+    assert path_cost(g, ["sil", "b", "sil"] + yes + ["sil"]) == 6.0   # pauses around it cost nothing
+    assert path_cost(g, yes + ["k", "b", "k"]) == 6.0                 # "yes thank you"
+    assert path_cost(g, yes + ["sil", "k", "sil", "b", "k"]) == 6.0   # a pause inside the courtesy too
+    assert path_cost(g, ["b", "no#0", "no#1", "sil", "no#0", "no#1", "k", "b", "k"]) == 1 + 9 + 5 + 5
+    assert math.isinf(path_cost(plain, ["b"] + yes))
+    assert math.isinf(path_cost(g, ["b", "k", "b", "k"]))              # fillers alone are no answer
+    assert math.isinf(path_cost(g, ["b", "b"] + yes))                  # at most one before
+    assert math.isinf(path_cost(g, yes + ["b"]))                       # a hesitation never follows
+    assert math.isinf(path_cost(g, ["k", "b", "k"] + yes))             # nor a courtesy precedes
+
+
+def test_unwrap_reads_a_wrapped_answer_as_its_phrases_and_fillers() -> None:
+    assert D.unwrap(["yes"], PHRASES, FILLERS) == (["yes"], 0)
+    assert D.unwrap(["um", "yes"], PHRASES, FILLERS) == (["yes"], 1)
+    assert D.unwrap(["um", "no", "no", "thank", "you"], PHRASES, FILLERS) == (["no", "no"], 2)
+    assert D.unwrap(["go", "back", "thank", "you"], PHRASES, FILLERS) == (["go back"], 1)
+    assert D.unwrap(["um", "thank", "you"], PHRASES, FILLERS) is None          # no phrase between them
+    assert D.unwrap(["um", "um", "yes"], PHRASES, FILLERS) is None
+    assert D.unwrap(["yes", "thank"], PHRASES, FILLERS) is None                # half a courtesy
+    assert D.unwrap(["um", "yes"], PHRASES) is None                            # no fillers given
+
+
+def test_wrapped_answers_are_references_only_where_the_loops_have_fillers() -> None:
+    utts = [SimpleNamespace(words=["um", "yes"], kind="mix"), SimpleNamespace(words=["no", "thank", "you"], kind="mix"),
+            SimpleNamespace(words=["yes", "the", "cat"], kind="mix"), SimpleNamespace(words=["no", "no"], kind="inv")]
+    seqs = [([0], [True])] * 4
+    on = D.MmiConfig(phrase_cost=1.0, next_phrase_cost=8.0, filler_cost=5.0)
+    refs = D.references(utts, seqs, PHRASES, on, FILLERS)
+    assert refs[0].start[0] == 1.0 + 5.0 and refs[1].start[0] == 1.0 + 5.0
+    assert refs[2] == D.SKIP                                   # wrapped in unknown words: neither loop
+    assert refs[3].start[0] == 1.0 + 8.0 + 1.0
+    off = D.references(utts, seqs, PHRASES, D.MmiConfig(phrase_cost=1.0, next_phrase_cost=8.0), FILLERS)
+    assert off[:3] == [D.SKIP] * 3 and off[3].start[0] == 10.0  # as before the option existed
+    assert D.answer_intents(utts, PHRASES, INTENT_OF, ("yes", "no"), FILLERS) == ["yes", "no", None, "no"]
+    assert D.answer_intents(utts, PHRASES, INTENT_OF, ("yes", "no")) == [None, None, None, "no"]

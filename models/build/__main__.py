@@ -475,17 +475,20 @@ def realign(model, ts: TrainingSet, labels: list[np.ndarray]) -> tuple[list[np.n
 
 
 def discriminative_loss(m: MmiConfig, ts: TrainingSet, phrases: list[str], intent_of: dict[str, str],
-                        lex: Lexicon, pdf: dict[str, int], garbage: list[str], raw_priors: np.ndarray) -> Callable:
-    """`train_epochs`' extra loss for the discriminative stage `m` over the training set."""
+                        lex: Lexicon, pdf: dict[str, int], garbage: list[str], raw_priors: np.ndarray,
+                        fillers: tuple[list[str], list[str]] = ([], [])) -> Callable:
+    """`train_epochs`' extra loss for the discriminative stage `m` over the training set (`fillers`:
+    the graph's, which wrap answers in its loops when `m.filler_cost` is set)."""
     from models.build import discriminative as disc
-    refs = disc.references(ts.utts, ts.seqs, phrases, m)
-    intents = disc.answer_intents(ts.utts, phrases, intent_of, m.separate)
+    wrap = fillers if m.filler_cost is not None else ([], [])
+    refs = disc.references(ts.utts, ts.seqs, phrases, m, wrap)
+    intents = disc.answer_intents(ts.utts, phrases, intent_of, m.separate, wrap)
     log(f"discriminative stage: {sum(r is not None and not isinstance(r, str) for r in refs)} answers "
         f"({sum(i is not None for i in intents)} of them also against the other {'/'.join(m.separate)} "
         f"phrases), {sum(r is None for r in refs)} unknown, {sum(isinstance(r, str) for r in refs)} "
         "cross-entropy only")
     comp = disc.make_competition(phrases, lex.prons, pdf, garbage, scaled_priors(raw_priors, m.prior_scale), m,
-                                 intent_of)
+                                 intent_of, wrap)
     return disc.extra_loss(refs, comp, m, intents)
 
 
@@ -535,10 +538,12 @@ def load_checkpoint(work: Path, key: str, model, rng: np.random.Generator) -> tu
 
 def train(recipe: Recipe, seed: int, jobs, lex: Lexicon, pdf: dict[str, int], phones: list[str],
           work: Path, reuse_data: Path | None = None, phrases: list[str] = (), garbage: list[str] = (),
-          intent_of: dict[str, str] | None = None, resume: bool = False) -> Trained:
+          intent_of: dict[str, str] | None = None, resume: bool = False,
+          fillers: tuple[list[str], list[str]] = ([], [])) -> Trained:
     """Synthesise and augment the training speech, then flat-start, train and realign the network;
     with `recipe.mmi`, finish with discriminative training against the `phrases` and `garbage` loops
-    (and, for `recipe.mmi.separate`, each answer against the other answers: `intent_of` phrase -> intent).
+    (and, for `recipe.mmi.separate`, each answer against the other answers: `intent_of` phrase -> intent;
+    `fillers`, the graph's, wrap answers in those loops when `recipe.mmi.filler_cost` is set).
     Each finished stage is checkpointed in `work`; `resume` continues after the last one."""
     np_rng = np.random.default_rng(seed)
     ts = training_set(recipe, synthesise(jobs, reuse_data), lex, pdf)
@@ -571,7 +576,8 @@ def train(recipe: Recipe, seed: int, jobs, lex: Lexicon, pdf: dict[str, int], ph
     raw_priors = floored_priors(counts)
     if recipe.mmi is not None and done <= len(recipe.epochs):
         m = recipe.mmi
-        extra = discriminative_loss(m, ts, list(phrases), intent_of or {}, lex, pdf, list(garbage), raw_priors)
+        extra = discriminative_loss(m, ts, list(phrases), intent_of or {}, lex, pdf, list(garbage), raw_priors,
+                                    fillers)
         train_epochs(model, ts.inputs, labels, m.epochs, recipe.train, np_rng, (m.lr, m.lr * 0.1),
                      desc="discriminative (MMI)", transform=ts.transform, extra_loss=extra)
         save_checkpoint(work, key, len(recipe.epochs) + 1, model, labels, np_rng)
@@ -693,7 +699,7 @@ def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Pat
     else:
         trained = train(recipe, seed, prep.jobs, lex, pdf, phones, work, reuse_data,
                         phrases=vocab.all_phrases("all"), garbage=garbage,
-                        intent_of=vocab.intent_of(), resume=resume)
+                        intent_of=vocab.intent_of(), resume=resume, fillers=prep.fillers)
     layers, raw_priors, cmvn = trained.layers, trained.raw_priors, trained.cmvn
     dev = dev_audio(vocab, seed, recipe.dev_utterances, prep.negatives, recipe.plan)
     human = human_dev_audio(human_dev, vocab) if human_dev else []
@@ -718,8 +724,9 @@ def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Pat
         shutil.rmtree(out)
     write_model(out, layers, priors, phones, make_graphs(vocab, lex, phone_ids, best, contexts, garbage, prep.fillers),
                 best, cmvn)
-    (out / "graph" / "lexicon.txt").write_text(
-        "".join(f"{w} {' '.join(lex.prons[w])}\n" for w in vocab.words()))
+    filler_words = sorted({w for f in prep.fillers[0] + prep.fillers[1] for w in f.split()} - set(vocab.words()))
+    (out / "graph" / "lexicon.txt").write_text(      # the graphs' words in units: vocabulary, then fillers
+        "".join(f"{w} {' '.join(lex.prons[w])}\n" for w in vocab.words() + filler_words))
     confidence = calibrate_confidence(out, dev, vocab)
     log(f"answer confidence: {confidence}")
     from models.answer_model import MANIFEST, sha256_file

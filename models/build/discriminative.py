@@ -26,6 +26,10 @@ the two loops. It is maximum mutual information (Bahl et al. 1986; Povey's latti
 phone loop as the denominator in the same way) with the decoding graph itself as the denominator
 and a boost (margin) between the two decisions, as in boosted MMI (Povey et al., ICASSP 2008).
 
+With `MmiConfig.filler_cost`, the phrase loops also hold the graph's fillers (one hesitation before
+the phrases, one courtesy after: "um, yes", "no thank you"), and a training text wrapped in them is
+an answer through those paths; without it, such a text is neither loop's and gets cross-entropy only.
+
 The loops are small (a few hundred emitting states), so each is held as a dense state-to-state
 matrix of arc weights and a frame is one matrix product in the scaled probability domain. The
 graph has no HMM transition probabilities (libvosk adds none): only the costs in `GraphCosts`.
@@ -79,43 +83,68 @@ class _Builder:
         return LoopGraph(np.asarray(self.units, np.int64), start, trans, final)
 
 
+def _spell(g: _Builder, phrase: str, prons: dict[str, tuple[str, ...]], pdf: dict[str, int],
+           sil: int) -> tuple[int, int]:
+    """A phrase's units as a chain of states, an optional pause between its words: (first, last)."""
+    prev_word_last: int | None = None
+    first = -1
+    for w in phrase.split():
+        states = [g.state(pdf[p]) for p in prons[w]]
+        for a, b in zip(states, states[1:]):
+            g.arc(a, b, 0.0)
+        if prev_word_last is None:
+            first = states[0]
+        else:
+            pause = g.state(sil)
+            g.arc(prev_word_last, states[0], 0.0)
+            g.arc(prev_word_last, pause, 0.0)
+            g.arc(pause, states[0], 0.0)
+        prev_word_last = states[-1]
+    return first, prev_word_last
+
+
 def phrase_graph(phrases: list[str], prons: dict[str, tuple[str, ...]], pdf: dict[str, int], sil: int,
-                 phrase_cost: float, next_phrase_cost: float) -> LoopGraph:
+                 phrase_cost: float, next_phrase_cost: float, before: list[str] = (), after: list[str] = (),
+                 filler_cost: float = 0.0) -> LoopGraph:
     """The phrase loop of `build_hclg` (unk_with_phrases false): optional silence, a phrase, then any
     number of (optional silence, next-phrase cost, phrase); optional silence between a phrase's words.
-    A path must hold at least one phrase (an all-silence utterance is neither answer nor unknown)."""
+    A path must hold at least one phrase (an all-silence utterance is neither answer nor unknown).
+    `before` / `after`: the graph's fillers, one allowed before the first phrase and one after the
+    last (optional silence between), each at `filler_cost`, as `build_hclg` spells them."""
     g = _Builder()
     lead = g.state(sil)
     g.start[lead] = 0.0
     between = g.state(sil)
     g.final[between] = 0.0
-    firsts, lasts = [], []
-    for phrase in phrases:
-        prev_word_last: int | None = None
-        first = None
-        for w in phrase.split():
-            states = [g.state(pdf[p]) for p in prons[w]]
-            for a, b in zip(states, states[1:]):
-                g.arc(a, b, 0.0)
-            if prev_word_last is None:
-                first = states[0]
-            else:
-                pause = g.state(sil)
-                g.arc(prev_word_last, states[0], 0.0)
-                g.arc(prev_word_last, pause, 0.0)
-                g.arc(pause, states[0], 0.0)
-            prev_word_last = states[-1]
-        firsts.append(first)
-        lasts.append(prev_word_last)
+    spans = [_spell(g, phrase, prons, pdf, sil) for phrase in phrases]
+    firsts, lasts = [f for f, _ in spans], [last for _, last in spans]
+    entries = [lead]                      # states from which a first phrase may start
+    if before:
+        gap = g.state(sil)                # the optional pause after a hesitation
+        entries.append(gap)
+        for filler in before:
+            f, last = _spell(g, filler, prons, pdf, sil)
+            g.start[f] = filler_cost
+            g.arc(lead, f, filler_cost)
+            g.arc(last, gap, 0.0)
+            for first in firsts:
+                g.arc(last, first, phrase_cost)
     for f in firsts:
         g.start[f] = phrase_cost
-        g.arc(lead, f, phrase_cost)
+        for e in entries:
+            g.arc(e, f, phrase_cost)
         g.arc(between, f, next_phrase_cost + phrase_cost)
         for last in lasts:
             g.arc(last, f, next_phrase_cost + phrase_cost)
     for last in lasts:
         g.final[last] = 0.0
         g.arc(last, between, 0.0)
+    for filler in after:
+        f, end = _spell(g, filler, prons, pdf, sil)
+        g.final[end] = 0.0
+        g.arc(between, f, filler_cost)
+        for last in lasts:
+            g.arc(last, f, filler_cost)
     return g.graph()
 
 
@@ -300,34 +329,65 @@ class MmiConfig:
     phrase_cost: float = 1.0
     viterbi: bool = False        # best-path scores (as the decoder decides) instead of forward sums
     separate: tuple[str, ...] = ()   # intents whose answers must also beat each other's phrases by `boost`
+    filler_cost: float | None = None  # None: the loops have no fillers and wrapped answers are skipped;
+    #                                   else the graph's fillers wrap phrases at this cost (Recipe.filler_cost)
 
 
 SKIP = "skip"
 UNKNOWN_KINDS = frozenset({"oov", "near", "hard", "sent"})
 
 
-def references(utts, seqs, phrases: list[str], cfg: MmiConfig) -> list:
+def unwrap(words: list[str], phrases: list[str], fillers: tuple[list[str], list[str]] = ((), ())
+           ) -> tuple[list[str], int] | None:
+    """A wrapped answer's phrases and how many fillers wrap them (at most one `before`, one `after`,
+    as the graph allows): the reading with the fewest phrases, then the fewest fillers; None when no
+    reading is phrases with fillers around them."""
+    befores = [[]] + [f.split() for f in fillers[0]]
+    afters = [[]] + [f.split() for f in fillers[1]]
+    best: tuple[list[str], int] | None = None
+    for b in befores:
+        for a in afters:
+            if len(b) + len(a) >= len(words) or words[:len(b)] != b or (a and words[len(words) - len(a):] != a):
+                continue
+            seg = phrase_segments(words[len(b):len(words) - len(a)], phrases)
+            n = bool(b) + bool(a)
+            if seg is not None and (best is None or (len(seg), n) < (len(best[0]), best[1])):
+                best = (seg, n)
+    return best
+
+
+def references(utts, seqs, phrases: list[str], cfg: MmiConfig,
+               fillers: tuple[list[str], list[str]] = ((), ())) -> list:
     """Each training utterance's reference for `mmi_loss`: the chain of its phrases for an answer,
-    None for unknown speech, SKIP for the rest (an answer wrapped in unknown words is neither path
-    of the graph, which never mixes them; recorded clips and texts no phrase sequence covers)."""
+    None for unknown speech, SKIP for the rest (recorded clips and texts no phrase sequence covers).
+    With `cfg.filler_cost`, an answer wrapped in `fillers` ("um, no", "no thank you") is an answer
+    through the phrase loop's filler paths; without, it is skipped (neither path of a graph without
+    fillers)."""
     out: list = []
+    wrap = fillers if cfg.filler_cost is not None else ((), ())
     for u, (pdfs, opt) in zip(utts, seqs):
         if u.kind in UNKNOWN_KINDS:
             out.append(None)
             continue
-        n = phrase_count(u.words, phrases) if u.kind == "inv" else None
-        out.append(SKIP if n is None else
-                   chain_graph(pdfs, opt, n * cfg.phrase_cost + (n - 1) * cfg.next_phrase_cost))
+        read = unwrap(u.words, phrases, wrap if u.kind == "mix" else ((), ())) if u.kind in ("inv", "mix") else None
+        if read is None:
+            out.append(SKIP)
+            continue
+        n, k = len(read[0]), read[1]
+        out.append(chain_graph(pdfs, opt, n * cfg.phrase_cost + (n - 1) * cfg.next_phrase_cost
+                               + k * (cfg.filler_cost or 0.0)))
     return out
 
 
-def answer_intents(utts, phrases: list[str], intent_of: dict[str, str], separate: tuple[str, ...]) -> list[str | None]:
+def answer_intents(utts, phrases: list[str], intent_of: dict[str, str], separate: tuple[str, ...],
+                   fillers: tuple[list[str], list[str]] = ((), ())) -> list[str | None]:
     """Each utterance's separated intent for `mmi_loss`: the one intent of `separate` that every phrase
-    of an answer belongs to, else None (unknown speech, other intents, corrections, mixed answers)."""
+    of an answer (wrapped in `fillers` or not) belongs to, else None (unknown speech, other intents,
+    corrections, mixed answers)."""
     out: list[str | None] = []
     for u in utts:
-        seg = phrase_segments(u.words, phrases) if u.kind == "inv" else None
-        found = {intent_of.get(p) for p in seg} if seg else set()
+        read = unwrap(u.words, phrases, fillers if u.kind == "mix" else ((), ())) if u.kind in ("inv", "mix") else None
+        found = {intent_of.get(p) for p in read[0]} if read else set()
         out.append(found.pop() if len(found) == 1 and found <= set(separate) else None)
     return out
 
@@ -340,17 +400,24 @@ def rival_phrases(phrases: list[str], intent_of: dict[str, str], separate: tuple
 
 
 def make_competition(phrases: list[str], prons, pdf: dict[str, int], garbage: list[str], priors: np.ndarray,
-                     cfg: MmiConfig, intent_of: dict[str, str] | None = None) -> Competition:
+                     cfg: MmiConfig, intent_of: dict[str, str] | None = None,
+                     fillers: tuple[list[str], list[str]] = ((), ())) -> Competition:
     """The loops at `cfg`'s costs; `priors` are libvosk's, already scaled (`scaled_priors` at
     `cfg.prior_scale`). The garbage loop's per-phone cost is 0, as every tuning grid has it. With
     `intent_of` (phrase -> intent), each intent of `cfg.separate` gets the loop of the other
-    separated intents' phrases as its rival."""
+    separated intents' phrases as its rival. With `cfg.filler_cost`, the phrase loops (rivals too: a
+    wrapped "no" competes with a wrapped "yes") let `fillers` wrap the phrases, as the graph does."""
     import torch
     sil = pdf["sil"]
-    rivals = {intent: TorchGraph(phrase_graph(others, prons, pdf, sil, cfg.phrase_cost, cfg.next_phrase_cost))
+    wrap = {} if cfg.filler_cost is None else {"before": list(fillers[0]), "after": list(fillers[1]),
+                                               "filler_cost": cfg.filler_cost}
+
+    def loop(ps: list[str]) -> TorchGraph:
+        return TorchGraph(phrase_graph(ps, prons, pdf, sil, cfg.phrase_cost, cfg.next_phrase_cost, **wrap))
+    rivals = {intent: loop(others)
               for intent, others in rival_phrases(phrases, intent_of or {}, cfg.separate).items()}
     return Competition(
-        phrases=TorchGraph(phrase_graph(phrases, prons, pdf, sil, cfg.phrase_cost, cfg.next_phrase_cost)),
+        phrases=loop(phrases),
         garbage=TorchGraph(garbage_graph([pdf[g] for g in garbage], sil, cfg.unk_cost, 0.0)),
         log_prior=torch.log(torch.from_numpy(priors)).float(), rivals=rivals)
 
