@@ -579,3 +579,30 @@ def test_two_models_are_compared_on_the_same_speech(tiny_model: Path) -> None:
     table = compare_table(shipped, tiny)
     moved = next(line for line in table if line.startswith("moved most"))
     assert "phrase 'repeat' -100 /" in moved
+
+
+def test_courtesy_units_give_the_courtesies_word_units_and_leave_the_garbage_phones() -> None:
+    """Recipe.courtesy_units: "thank you" / "please" in units of their own, as a vocabulary word has,
+    so the garbage loop's phones no longer spell them; the hesitations stay in generic phones."""
+    code = textwrap.dedent("""
+        import json
+        from dataclasses import replace
+        from models.build.__main__ import TINY, prepare
+        out = {}
+        for on in (False, True):
+            p = prepare(replace(TINY, courtesy_units=on), 5, True)
+            out[str(on)] = {"prons": {w: list(p.lex.prons[w]) for w in ("thank", "you", "please", "um", "yes")},
+                            "garbage": p.garbage, "after": p.fillers[1]}
+        print(json.dumps(out))
+    """)
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = json.loads(r.stdout.splitlines()[-1])
+    off, on = got["False"], got["True"]
+    assert "thank you" in on["after"] and "please" in on["after"]
+    assert on["prons"]["thank"] == [f"thank#{k}" for k in range(len(off["prons"]["thank"]))]
+    assert on["prons"]["you"] == ["you#0", "you#1"] and on["prons"]["please"][0] == "please#0"
+    assert all("#" not in u for w in ("thank", "you", "please", "um") for u in off["prons"][w])
+    assert on["prons"]["um"] == off["prons"]["um"]                 # a hesitation keeps the generic phones
+    assert on["prons"]["yes"] == off["prons"]["yes"] == ["yes#0", "yes#1", "yes#2"]
+    assert on["garbage"] == off["garbage"] and not any("#" in g for g in on["garbage"])

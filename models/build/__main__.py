@@ -57,6 +57,10 @@ class Recipe:
     next_phrase_costs: tuple[float, ...] = (0.0, 2.0, 4.0, 8.0)
     filler_cost: float | None = None   # None: no fillers; else fillers.yaml's phrases around answers at this cost
     runs_in_groups: bool = False       # GraphCosts.runs_in_groups: no "yes again", only "yes, sure" or "stop, stop"
+    # the courtesies (fillers.yaml's `after` words: "thank you", "please") get word units of their own,
+    # as the vocabulary has, instead of the garbage loop's generic phones: the free garbage loop beats
+    # a courtesy spelled in its own phones, so "no thank you" came out [unk] (models/README.md, finding 51)
+    courtesy_units: bool = False
 
 
 # Recipe 12 is recipe 11 with graphs in which a run of phrases keeps to the answers (yes, no, unsure
@@ -674,7 +678,8 @@ def prepare(recipe: Recipe, seed: int, tiny: bool, human_train: Path | None = No
         jobs += recorded_jobs(recordings, seed, recipe.plan.recorded_copies, len(jobs))
         log(f"training recordings: {len(recordings)} clips of {HUMAN_TRAIN_SPEAKERS} from {human_train}, "
             f"{recipe.plan.recorded_copies} copies each")
-    lex, garbage = units_lexicon(lex, set(vocab.words()), recipe.word_units)
+    courtesies = {w for p in fillers[1] for w in p.split()} if recipe.courtesy_units else set()
+    lex, garbage = units_lexicon(lex, set(vocab.words()) | courtesies, recipe.word_units)
     phones = lex.phones
     phone_ids = {p: i + 1 for i, p in enumerate(phones)}
     pdf = {p: i for i, p in enumerate(phones)}
