@@ -19,14 +19,6 @@ PDF = {u: i for i, u in enumerate(UNITS)}
 PHRASES = ["back", "go back", "no", "yes"]
 
 
-def test_phrase_count_is_the_fewest_phrases_that_make_the_words() -> None:
-    assert D.phrase_count(["go", "back"], PHRASES) == 1          # one phrase, not "go" + "back"
-    assert D.phrase_count(["no", "no"], PHRASES) == 2
-    assert D.phrase_count(["yes", "go", "back"], PHRASES) == 2
-    assert D.phrase_count(["go"], PHRASES) is None               # "go" alone is no phrase
-    assert D.phrase_count(["yesterday"], PHRASES) is None
-
-
 def test_phrase_loop_charges_each_phrase_and_every_phrase_after_the_first() -> None:
     g = D.phrase_graph(PHRASES, PRONS, PDF, PDF["sil"], phrase_cost=1.5, next_phrase_cost=8.0)
     units = [UNITS[u] for u in g.units]
@@ -88,7 +80,8 @@ def test_phrase_segments_read_the_words_as_the_fewest_phrases() -> None:
     assert D.phrase_segments(["go", "back"], PHRASES) == ["go back"]
     assert D.phrase_segments(["yes", "go", "back"], PHRASES) == ["yes", "go back"]
     assert D.phrase_segments(["no", "no"], PHRASES) == ["no", "no"]
-    assert D.phrase_segments(["go"], PHRASES) is None
+    assert D.phrase_segments(["go"], PHRASES) is None                # "go" alone is no phrase
+    assert D.phrase_segments(["yesterday"], PHRASES) is None
 
 
 INTENT_OF = {"yes": "yes", "no": "no", "back": "back", "go back": "back"}

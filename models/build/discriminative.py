@@ -189,7 +189,7 @@ def chain_graph(pdfs: list[int], optional: list[bool], cost: float) -> LoopGraph
 
 
 def phrase_segments(words: list[str], phrases: list[str]) -> list[str] | None:
-    """The phrases of the fewest-phrase reading of `words` (the one `phrase_count` counts), or None."""
+    """The phrases of the fewest-phrase reading of `words` (the one the cheapest graph path pays for), or None."""
     toks = [p.split() for p in phrases]
     best: list[list[str] | None] = [[]] + [None] * len(words)
     for i in range(1, len(words) + 1):
@@ -199,12 +199,6 @@ def phrase_segments(words: list[str], phrases: list[str]) -> list[str] | None:
             if prev is not None and words[j:i] == t and (best[i] is None or len(prev) + 1 < len(best[i])):
                 best[i] = prev + [p]
     return best[len(words)]
-
-
-def phrase_count(words: list[str], phrases: list[str]) -> int | None:
-    """Fewest phrases whose concatenation is `words` (what the cheapest graph path pays for), or None."""
-    seg = phrase_segments(words, phrases)
-    return None if seg is None else len(seg)
 
 
 class TorchGraph:
