@@ -350,6 +350,14 @@ def unwrap(words: list[str], phrases: list[str], fillers: tuple[list[str], list[
     return best
 
 
+def answer_reading(u, phrases: list[str], fillers: tuple[list[str], list[str]]) -> tuple[list[str], int] | None:
+    """`unwrap` of a training text that may be an answer: an `inv` text as phrases alone, a `mix` text
+    as phrases wrapped in `fillers`; None for every other kind."""
+    if u.kind not in ("inv", "mix"):
+        return None
+    return unwrap(u.words, phrases, fillers if u.kind == "mix" else ((), ()))
+
+
 def references(utts, seqs, phrases: list[str], cfg: MmiConfig,
                fillers: tuple[list[str], list[str]] = ((), ())) -> list:
     """Each training utterance's reference for `mmi_loss`: the chain of its phrases for an answer,
@@ -363,7 +371,7 @@ def references(utts, seqs, phrases: list[str], cfg: MmiConfig,
         if u.kind in UNKNOWN_KINDS:
             out.append(None)
             continue
-        read = unwrap(u.words, phrases, wrap if u.kind == "mix" else ((), ())) if u.kind in ("inv", "mix") else None
+        read = answer_reading(u, phrases, wrap)
         if read is None:
             out.append(SKIP)
             continue
@@ -380,7 +388,7 @@ def answer_intents(utts, phrases: list[str], intent_of: dict[str, str], separate
     corrections, mixed answers)."""
     out: list[str | None] = []
     for u in utts:
-        read = unwrap(u.words, phrases, fillers if u.kind == "mix" else ((), ())) if u.kind in ("inv", "mix") else None
+        read = answer_reading(u, phrases, fillers)
         found = {intent_of.get(p) for p in read[0]} if read else set()
         out.append(found.pop() if len(found) == 1 and found <= set(separate) else None)
     return out
