@@ -4,4 +4,4 @@ Training-only dependencies (torch, kaldifst, kaldi-native-fbank) are imported
 lazily by the steps that need them; they come from the ``train`` extra.
 """
 
-RECIPE_VERSION = "12"
+RECIPE_VERSION = "13"
