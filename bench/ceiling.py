@@ -4,8 +4,8 @@ network and how much is the rejection of unknown speech.
 The held-out speech of `bench.accuracy` is decoded twice: with the model's own graphs, and with a
 copy of them that has no `[unk]` path (the same phrases, fillers, groups and costs), where every
 utterance must come out as some phrase. The copy's accuracy is the ceiling: no tuning of the
-garbage model or the decision rule can hear more phrases right than the network does when nothing
-can be rejected. If a goal is above the ceiling, only a better network reaches it (models/README.md,
+`[unk]` costs and no rejection rule can hear more phrases right than the network does when nothing
+can be rejected (the prior scale, baked into am/final.mdl, is kept). If a goal is above the ceiling, only a better network reaches it (models/README.md,
 finding 54). Prints a table per condition and per engine; JSON in bench/results/ceiling.json.
 Needs the training extra (`kaldifst` writes the graphs): `sh install.sh --dev`. ~8 minutes on 2 cores.
 """
@@ -59,6 +59,12 @@ def forced_choice_copy(model: Path, out: Path) -> Path:
     phone_ids = read_symbols(model / "graph" / "phones.txt")
     costs = GraphCosts(**manifest["graph_costs"])
     fillers = manifest["vocabulary"].get("fillers") or {"before": [], "after": []}
+    words = {w for ps in manifest["contexts"].values() for p in [*ps, *fillers["before"], *fillers["after"]]
+             for w in p.split()}
+    missing = sorted(words - prons.keys())
+    if missing:
+        raise ModelError(f"{lexicon}: no units for {', '.join(missing)}, which its graphs use; rebuild the model "
+                         "(models built before recipe 13 do not list their fillers there)")
     if out.exists():
         shutil.rmtree(out)
     shutil.copytree(model, out)

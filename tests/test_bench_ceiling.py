@@ -65,6 +65,16 @@ def test_a_model_without_its_units_lexicon_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+def test_a_lexicon_without_a_graph_word_names_the_word(tmp_path: Path) -> None:
+    broken = tmp_path / "m"
+    shutil.copytree(model_path(), broken)
+    lexicon = broken / "graph" / "lexicon.txt"
+    lexicon.write_text("".join(line + "\n" for line in lexicon.read_text().splitlines()
+                               if line.split()[0] not in ("um", "pardon")))
+    with pytest.raises(ModelError, match=r"lexicon\.txt: no units for pardon, um, which its graphs use"):
+        forced_choice_copy(broken, tmp_path / "out")
+
+
 def test_a_malformed_lexicon_line_names_its_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "lexicon.txt"
     path.write_text("yes yes#0 yes#1 yes#2\nno\n")
