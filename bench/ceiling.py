@@ -5,8 +5,8 @@ The held-out speech of `bench.accuracy` is decoded twice: with the model's own g
 copy of them that has no `[unk]` path (the same phrases, fillers, groups and costs), where every
 utterance must come out as some phrase. The copy's accuracy is the ceiling: no tuning of the
 `[unk]` costs and no rejection rule can hear more phrases right than the network does when nothing
-can be rejected (the prior scale, baked into am/final.mdl, is kept). If a goal is above the ceiling, only a better network reaches it (models/README.md,
-finding 54). Prints a table per condition and per engine; JSON in bench/results/ceiling.json.
+can be rejected (the prior scale, baked into am/final.mdl, is kept). If a goal is above the
+ceiling, only a better network reaches it (models/README.md, finding 54). Prints a table per condition and per engine; JSON in bench/results/ceiling.json.
 Needs the training extra (`kaldifst` writes the graphs): `sh install.sh --dev`. ~8 minutes on 2 cores.
 """
 from __future__ import annotations
@@ -47,6 +47,8 @@ def forced_choice_copy(model: Path, out: Path) -> Path:
     """`model` copied to `out` with every phrase graph rebuilt without its `[unk]` path: the same
     phrases, fillers, phrase groups and costs (from the model's manifest and graph/lexicon.txt), so
     the network's best phrase is always the answer. The garbage-only graph is kept as it is."""
+    if not (model / MANIFEST).is_file():
+        raise ModelError(f"{model}: no {MANIFEST}; a forced-choice copy needs a model built by `python -m models.build`")
     manifest = json.loads((model / MANIFEST).read_text())
     vocab = load_vocabulary()
     if manifest["vocabulary"]["words"] != vocab.words():
@@ -54,7 +56,7 @@ def forced_choice_copy(model: Path, out: Path) -> Path:
                          "needs the phrase groups of the vocabulary it was built with")
     lexicon = model / "graph" / "lexicon.txt"
     if not lexicon.is_file():
-        raise ModelError(f"{lexicon}: missing (models built before recipe 11 do not write it); rebuild the model")
+        raise ModelError(f"{lexicon}: missing; `python -m models.build` writes it with the graphs")
     prons = read_units_lexicon(lexicon)
     phone_ids = read_symbols(model / "graph" / "phones.txt")
     costs = GraphCosts(**manifest["graph_costs"])
@@ -81,14 +83,12 @@ def forced_choice_copy(model: Path, out: Path) -> Path:
     return out
 
 
-def ceiling(model: Path, speech) -> dict:
-    """Phrases right per condition and engine with the model's graphs and with no rejection possible."""
+def ceiling(model: Path, forced: Path, speech) -> dict:
+    """Phrases right per condition and engine with the model's graphs and with its forced-choice copy."""
     from models.build.decode import decode_many
     items = [(voice, cond, ref, audio) for voice, cond, ref, audio in speech.items if ref != "[unk]"]
     audio = [a for *_, a in items]
-    with tempfile.TemporaryDirectory(prefix="ceiling-") as tmp:
-        forced = forced_choice_copy(model, Path(tmp) / "forced")
-        heard = {"model": decode_many(model, audio), "forced": decode_many(forced, audio)}
+    heard = {"model": decode_many(model, audio), "forced": decode_many(forced, audio)}
     right: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     rejected: dict[str, list[bool]] = defaultdict(list)
     for k, hyps in heard.items():
@@ -125,10 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         check_model_dir(args.model)
+        with tempfile.TemporaryDirectory(prefix="ceiling-") as tmp:
+            forced = forced_choice_copy(args.model, Path(tmp) / "forced")   # before minutes of synthesis
+            from bench.accuracy import synthesize
+            r = ceiling(args.model, forced, synthesize(args.quick))
     except ModelError as e:
         ap.error(str(e))
-    from bench.accuracy import synthesize
-    r = ceiling(args.model, synthesize(args.quick))
     print_table(r)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(r, indent=2) + "\n")

@@ -60,7 +60,7 @@ def test_a_model_without_its_units_lexicon_is_refused(tmp_path: Path) -> None:
     broken = tmp_path / "m"
     shutil.copytree(model_path(), broken)
     (broken / "graph" / "lexicon.txt").unlink()
-    with pytest.raises(ModelError, match=r"lexicon\.txt: missing.*rebuild the model"):
+    with pytest.raises(ModelError, match=r"lexicon\.txt: missing; `python -m models.build` writes it"):
         forced_choice_copy(broken, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
@@ -75,6 +75,14 @@ def test_a_lexicon_without_a_graph_word_names_the_word(tmp_path: Path) -> None:
         forced_choice_copy(broken, tmp_path / "out")
 
 
+def test_a_model_this_project_did_not_build_is_refused(tmp_path: Path) -> None:
+    other = tmp_path / "m"
+    shutil.copytree(model_path(), other)
+    (other / "manifest.json").unlink()
+    with pytest.raises(ModelError, match=r"no manifest\.json; a forced-choice copy needs a model built by"):
+        forced_choice_copy(other, tmp_path / "out")
+
+
 def test_a_malformed_lexicon_line_names_its_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "lexicon.txt"
     path.write_text("yes yes#0 yes#1 yes#2\nno\n")
@@ -86,4 +94,14 @@ def test_the_command_refuses_a_directory_that_is_not_a_model(tmp_path: Path) -> 
     r = subprocess.run([sys.executable, "-m", "bench.ceiling", "--model", str(tmp_path)], cwd=REPO,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
-    assert str(tmp_path) in r.stderr
+    assert str(tmp_path) in r.stderr and "am/final.mdl" in r.stderr
+
+
+def test_the_command_refuses_a_model_without_a_manifest_before_synthesising(tmp_path: Path) -> None:
+    other = tmp_path / "m"
+    shutil.copytree(model_path(), other)
+    (other / "manifest.json").unlink()
+    r = subprocess.run([sys.executable, "-m", "bench.ceiling", "--model", str(other)], cwd=REPO,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert "no manifest.json" in r.stderr and "Traceback" not in r.stderr
