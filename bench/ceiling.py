@@ -6,7 +6,8 @@ copy of them that has no `[unk]` path (the same phrases, fillers, groups and cos
 utterance must come out as some phrase. The copy's accuracy is the ceiling: no tuning of the
 `[unk]` costs and no rejection rule can hear more phrases right than the network does when nothing
 can be rejected (the prior scale, baked into am/final.mdl, is kept). If a goal is above the
-ceiling, only a better network reaches it (models/README.md, finding 54). Prints a table per condition and per engine; JSON in bench/results/ceiling.json.
+ceiling, only a better network reaches it (models/README.md, finding 54). Prints a table per
+condition and per engine; JSON in bench/results/ceiling.json.
 Needs the training extra (`kaldifst` writes the graphs): `sh install.sh --dev`. ~8 minutes on 2 cores.
 """
 from __future__ import annotations
@@ -20,9 +21,10 @@ from collections import defaultdict
 from pathlib import Path
 
 from models.answer_model import MANIFEST, MODEL_DIR
-from models.build import kaldi_format as kf
+from models.build.__main__ import make_graphs, write_graphs   # kaldifst is loaded only when a graph is built
 from models.build.corpus import GARBAGE_CONTEXT, load_vocabulary
-from models.build.graph import GraphCosts, build_hclg   # kaldifst is loaded only when a graph is built
+from models.build.graph import GraphCosts
+from models.build.lexicon import Lexicon
 from models.registry import ModelError, check_model_dir
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -39,10 +41,6 @@ def read_units_lexicon(path: Path) -> dict[str, tuple[str, ...]]:
     return prons
 
 
-def read_symbols(path: Path) -> dict[str, int]:
-    return {s: int(i) for s, i in (line.split() for line in path.read_text().splitlines() if line.strip())}
-
-
 def forced_choice_copy(model: Path, out: Path) -> Path:
     """`model` copied to `out` with every phrase graph rebuilt without its `[unk]` path: the same
     phrases, fillers, phrase groups and costs (from the model's manifest and graph/lexicon.txt), so
@@ -51,14 +49,15 @@ def forced_choice_copy(model: Path, out: Path) -> Path:
         raise ModelError(f"{model}: no {MANIFEST}; a forced-choice copy needs a model built by `python -m models.build`")
     manifest = json.loads((model / MANIFEST).read_text())
     vocab = load_vocabulary()
-    if manifest["vocabulary"]["words"] != vocab.words():
+    if manifest["vocabulary"]["words"] != vocab.words() or any(
+            phrases != vocab.all_phrases(ctx) for ctx, phrases in manifest["contexts"].items()):
         raise ModelError(f"{model}: its vocabulary differs from dialog/vocabulary.yaml; a forced-choice copy "
                          "needs the phrase groups of the vocabulary it was built with")
     lexicon = model / "graph" / "lexicon.txt"
     if not lexicon.is_file():
         raise ModelError(f"{lexicon}: missing; `python -m models.build` writes it with the graphs")
     prons = read_units_lexicon(lexicon)
-    phone_ids = read_symbols(model / "graph" / "phones.txt")
+    phones = manifest["phones"]
     costs = GraphCosts(**manifest["graph_costs"])
     fillers = manifest["vocabulary"].get("fillers") or {"before": [], "after": []}
     words = {w for ps in manifest["contexts"].values() for p in [*ps, *fillers["before"], *fillers["after"]]
@@ -70,16 +69,10 @@ def forced_choice_copy(model: Path, out: Path) -> Path:
     if out.exists():
         shutil.rmtree(out)
     shutil.copytree(model, out)
-    for ctx, phrases in manifest["contexts"].items():
-        if ctx == GARBAGE_CONTEXT:
-            continue
-        fst, syms = build_hclg(phrases, prons, phone_ids, costs, unk=False,
-                               garbage_phones=manifest["garbage_phones"],
-                               before=fillers["before"], after=fillers["after"],
-                               groups=vocab.phrase_groups(ctx) if costs.runs_in_groups else None)
-        g = out / "graph" if ctx == "all" else out / "graphs" / ctx
-        fst.write(str(g / "HCLG.fst"))
-        (g / "words.txt").write_text(kf.symbols_text(syms))
+    phrase_contexts = [ctx for ctx in manifest["contexts"] if ctx != GARBAGE_CONTEXT]
+    write_graphs(out, make_graphs(vocab, Lexicon(prons=prons), {p: i + 1 for i, p in enumerate(phones)}, costs,
+                                  phrase_contexts, manifest["garbage_phones"],
+                                  (fillers["before"], fillers["after"]), unk=False), phones)
     return out
 
 

@@ -24,15 +24,10 @@ from pathlib import Path
 FILLER_COST = 0.0
 
 
-def read_prons(model_dir: Path) -> dict[str, tuple[str, ...]]:
-    """The model's graph words (vocabulary and fillers) in units, from its graph/lexicon.txt."""
-    return {line.split()[0]: tuple(line.split()[1:])
-            for line in (model_dir / "graph" / "lexicon.txt").read_text().splitlines()}
-
-
 def main(model_dir: Path, waves: Path, answer_words: list[str]) -> dict:
     import numpy as np
     import torch
+    from bench.ceiling import read_units_lexicon
     from models.build import discriminative as D
     from models.build.__main__ import TINY, align_sequence, floored_priors, scaled_priors
     from models.build.features import NUM_CEPS, mfcc, online_cmn
@@ -46,7 +41,7 @@ def main(model_dir: Path, waves: Path, answer_words: list[str]) -> dict:
     model = make_model(NUM_CEPS, len(phones), TINY.train.hidden)
     model.load_state_dict(torch.load(work / "network.pt"))
     mean = np.load(work / "cmvn.npz")["mean"]
-    prons = read_prons(model_dir)
+    prons = read_units_lexicon(model_dir / "graph" / "lexicon.txt")
     c = manifest["graph_costs"]
     assert c["unk_phone_cost"] == 0.0, c        # make_competition's garbage loop, as every build tunes it
     # the answers' rival loops are built too; the separation term acts only where intents are given
@@ -119,11 +114,12 @@ def write_plain_model(model_dir: Path, out: Path, fillers: bool = False) -> None
     """`model_dir` copied to `out` with its "all" graph rebuilt as the phrase loop and garbage loop only
     (`fillers`: with the model's fillers around the phrases, as its own graph has them)."""
     import shutil
+    from bench.ceiling import read_units_lexicon
     from models.build import kaldi_format as kf
     from models.build.graph import GraphCosts, build_hclg
     manifest = json.loads((model_dir / "manifest.json").read_text())
     shutil.copytree(model_dir, out)
-    prons = read_prons(model_dir)
+    prons = read_units_lexicon(model_dir / "graph" / "lexicon.txt")
     costs = replace(GraphCosts(**manifest["graph_costs"]), runs_in_groups=False, filler_cost=FILLER_COST)
     wrap = manifest["vocabulary"]["fillers"] if fillers else {}
     phone_ids = {p: i + 1 for i, p in enumerate(manifest["phones"])}

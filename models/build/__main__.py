@@ -178,6 +178,11 @@ def write_model(out: Path, layers, priors: np.ndarray, phones: list[str], graphs
     (out / "am" / "global_cmvn.stats").write_bytes(kf.global_cmvn_stats(cmvn.mean, cmvn.count))
     (out / "conf" / "mfcc.conf").write_text(mfcc_conf_text())
     (out / "conf" / "model.conf").write_text(kf.model_conf_text(silence_phone=1))
+    write_graphs(out, graphs, phones)
+
+
+def write_graphs(out: Path, graphs: dict, phones: list[str]) -> None:
+    """Each context's graph where libvosk looks for it: graph/ for "all", graphs/<context>/ for the others."""
     for ctx, (fst, syms) in graphs.items():
         g = out / "graph" if ctx == "all" else out / "graphs" / ctx
         g.mkdir(parents=True, exist_ok=True)
@@ -187,10 +192,12 @@ def write_model(out: Path, layers, priors: np.ndarray, phones: list[str], graphs
 
 
 def make_graphs(vocab: Vocabulary, lex: Lexicon, phone_ids: dict[str, int], costs: GraphCosts,
-                contexts: list[str], garbage: list[str], fillers: tuple[list[str], list[str]] = ([], [])) -> dict:
+                contexts: list[str], garbage: list[str], fillers: tuple[list[str], list[str]] = ([], []),
+                unk: bool = True) -> dict:
     """One graph per context; every context with phrases lets `fillers` (before, after) wrap them, and
-    with `costs.runs_in_groups` a run of phrases keeps to the answers or to one command."""
-    return {ctx: build_hclg(vocab.all_phrases(ctx), lex.prons, phone_ids, costs, garbage_phones=garbage,
+    with `costs.runs_in_groups` a run of phrases keeps to the answers or to one command. With `unk`
+    false the phrase graphs have no [unk] path (bench.ceiling's forced choice)."""
+    return {ctx: build_hclg(vocab.all_phrases(ctx), lex.prons, phone_ids, costs, unk=unk, garbage_phones=garbage,
                             **({} if ctx == GARBAGE_CONTEXT else {"before": fillers[0], "after": fillers[1]}),
                             groups=vocab.phrase_groups(ctx) if costs.runs_in_groups and ctx != GARBAGE_CONTEXT
                             else None)
