@@ -6,6 +6,9 @@ read the page while a session is being written. Each committed turn survives a
 crash; a session whose writer died is marked `interrupted` the next time any
 process opens the store. secure_delete plus VACUUM make a deleted session's text
 really leave the file (it is health information).
+
+A session that needs a person (see `attention.needs_attention`) is flagged in the
+same transaction that ends it, so a flag is never lost while its result is kept.
 """
 from __future__ import annotations
 
@@ -24,11 +27,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from massage_check.store.attention import needs_attention
 from massage_check.store.errors import StorageError, UnknownSession, from_os, from_sqlite
 
 DB_NAME = "transcripts.db"
 AUDIO_DIR = "audio"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2                 # 2: attention_at / ack_by / ack_at, the desk table
 STATUSES = ("in_progress", "completed", "interrupted")
 ANSWERS = ("yes", "no", "unsure")
 
@@ -48,7 +52,10 @@ CREATE TABLE IF NOT EXISTS sessions (
     rules_json   TEXT NOT NULL DEFAULT '[]',
     explanation  TEXT,
     answers_json TEXT NOT NULL DEFAULT '{}',
-    writer       TEXT                        -- host:pid:start of the writing process
+    writer       TEXT,                       -- host:pid:start of the writing process
+    attention_at TEXT,                       -- ended needing a person (UTC), NULL = no
+    ack_by       TEXT,                       -- staff member who acknowledged it
+    ack_at       TEXT
 );
 CREATE INDEX IF NOT EXISTS sessions_started ON sessions (started_at);
 CREATE TABLE IF NOT EXISTS turns (
@@ -72,7 +79,15 @@ CREATE TABLE IF NOT EXISTS audit (
     session_id TEXT,
     detail     TEXT
 );
+CREATE TABLE IF NOT EXISTS desk (            -- the last time a logged-in review page looked
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    seen_at TEXT NOT NULL,
+    seen_by TEXT
+);
 """
+# Columns added after schema 1, for files made by an older massage-check.
+_ADDED_COLUMNS = {"attention_at": "TEXT", "ack_by": "TEXT", "ack_at": "TEXT"}
+
 
 
 def utc_now() -> str:
@@ -190,6 +205,8 @@ class SessionSummary:
     outcome: str | None
     ended_by: str | None
     turns: int
+    attention_at: str | None = None     # flagged for a person (UTC); None = not flagged
+    ack_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -308,6 +325,12 @@ class TranscriptStore:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            have = {r["name"] for r in conn.execute("PRAGMA table_info(sessions)")}
+            for column, kind in _ADDED_COLUMNS.items():
+                if column not in have:      # older sessions are not flagged: they were handled then
+                    conn.execute(f"ALTER TABLE sessions ADD COLUMN {column} {kind}")
+            conn.execute("CREATE INDEX IF NOT EXISTS sessions_attention ON sessions (attention_at) "
+                         "WHERE attention_at IS NOT NULL AND ack_at IS NULL")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _conn(self) -> sqlite3.Connection:
@@ -402,14 +425,21 @@ class TranscriptStore:
     def finish_session(self, session_id: str, outcome: str | None, rules: list[str] | tuple[str, ...],
                        explanation: str | None, answers: Mapping[str, str] | None, ended_by: str | None,
                        *, completed: bool | None = None, ended_at: str | None = None) -> None:
-        """Record the result; the session becomes `completed` (it ended under control)."""
+        """Record the result; the session becomes `completed` (it ended under control).
+
+        An outcome that needs a person flags the session in the same transaction
+        (never unflagged or un-acknowledged by a later call: finishing is repeatable).
+        """
+        ended = to_utc_iso(ended_at or utc_now(), "ended_at")
         with self._tx() as conn:
             cur = conn.execute(
                 "UPDATE sessions SET status='completed', ended_at=?, outcome=?, rules_json=?, "
-                "explanation=?, answers_json=?, ended_by=?, completed=? WHERE id=?",
-                (to_utc_iso(ended_at or utc_now(), "ended_at"), outcome, json.dumps(list(rules or [])),
+                "explanation=?, answers_json=?, ended_by=?, completed=?, "
+                "attention_at=CASE WHEN ? THEN COALESCE(attention_at, ?) ELSE attention_at END WHERE id=?",
+                (ended, outcome, json.dumps(list(rules or [])),
                  explanation, json.dumps(dict(answers or {}), sort_keys=True), ended_by,
-                 None if completed is None else int(bool(completed)), session_id))
+                 None if completed is None else int(bool(completed)), int(needs_attention(outcome)),
+                 utc_now(), session_id))
             if cur.rowcount == 0:
                 raise UnknownSession(f"no session {session_id!r}: call begin_session first")
 
@@ -446,19 +476,23 @@ class TranscriptStore:
             raise from_os(target, exc, "save the answer's audio") from exc
 
     def interrupt_session(self, session_id: str) -> None:
-        """Mark one unfinished session `interrupted` (its dialog was abandoned without a result)."""
+        """Mark one unfinished session `interrupted` and flag it: a patient was left mid-way."""
+        now = utc_now()
         with self._tx() as conn:
-            conn.execute("UPDATE sessions SET status='interrupted', ended_at=COALESCE(ended_at, ?) "
-                         "WHERE id=? AND status='in_progress'", (utc_now(), session_id))
+            conn.execute("UPDATE sessions SET status='interrupted', ended_at=COALESCE(ended_at, ?), "
+                         "attention_at=COALESCE(attention_at, ?) WHERE id=? AND status='in_progress'",
+                         (now, now, session_id))
 
     def mark_interrupted(self) -> list[str]:
-        """Sessions still in_progress whose writing process is gone become `interrupted`."""
+        """Sessions still in_progress whose writing process is gone become `interrupted` (and flagged)."""
         rows = self._read("SELECT id, writer FROM sessions WHERE status='in_progress'")
         dead = [r["id"] for r in rows if not _writer_alive(r["writer"])]
         if dead:
+            now = utc_now()
             with self._tx() as conn:
-                conn.executemany("UPDATE sessions SET status='interrupted' "
-                                 "WHERE id=? AND status='in_progress'", [(s,) for s in dead])
+                conn.executemany("UPDATE sessions SET status='interrupted', "
+                                 "attention_at=COALESCE(attention_at, ?) "
+                                 "WHERE id=? AND status='in_progress'", [(now, s) for s in dead])
         return dead
 
     # ---------------------------------------------------------------- deleting
@@ -531,7 +565,8 @@ class TranscriptStore:
         if limit:
             sql += f" LIMIT {int(limit)}"
         return [SessionSummary(r["id"], r["started_at"], r["ended_at"], r["mode"], r["status"],
-                               r["outcome"], r["ended_by"], r["n"]) for r in self._read(sql, tuple(params))]
+                               r["outcome"], r["ended_by"], r["n"], r["attention_at"], r["ack_by"])
+                for r in self._read(sql, tuple(params))]
 
     def resolve_id(self, prefix: str) -> str:
         """A full id from a unique prefix (at least 4 characters), as typed by staff."""
@@ -580,6 +615,9 @@ class TranscriptStore:
             "explanation": s["explanation"],
             "answers": json.loads(s["answers_json"] or "{}"),
             "status": s["status"],
+            "attention": None if s["attention_at"] is None else {
+                "flagged_at": s["attention_at"], "acknowledged_by": s["ack_by"],
+                "acknowledged_at": s["ack_at"]},
             "turns": [
                 {"index": t["idx"], "time": t["time"], "question_id": t["question_id"],
                  "prompt": t["prompt"], "heard": t["heard"], "confidence": t["confidence"],

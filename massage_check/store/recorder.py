@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from massage_check.store.attention import desk_seen_within, needs_attention
 from massage_check.store.db import TranscriptStore, _plain
 from massage_check.store.errors import StorageError
 
@@ -130,3 +131,21 @@ class SafeRecorder:
             record.get("answers") or {}, record.get("ended_by"),
             completed=record.get("completed"), ended_at=record.get("ended_at")))
         return None if self._failed else sid
+
+    def tell_staff(self, transcript: Mapping[str, Any] | Any, desk_within: float | None = None) -> bool:
+        """End the session now (result and attention flag committed) and say if the staff were told.
+
+        Called by the dialog before it speaks the result, so that "the staff have
+        been told" is said only when true: the session needs a person, it is
+        durably stored with its flag, and (with `desk_within`) a logged-in review
+        page showed the attention list within that many seconds. The usual
+        `finish` afterwards is still needed for the closing turn.
+        """
+        record = _plain(transcript)
+        sid = self.finish(record)
+        if sid is None or self.store is None or not needs_attention(record.get("outcome")):
+            return False
+        if desk_within is None:
+            return True
+        store = self.store
+        return bool(self._guard(lambda: desk_seen_within(store, desk_within)))
