@@ -51,12 +51,18 @@ class DialogManager:
         mode: str = "text",
         model: str | None = None,
         on_turn: Callable[[Turn], None] | None = None,
+        on_end: Callable[[Transcript], bool] | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.q = questionnaire
         self.threshold = confidence_threshold
         self.interpret = interpreter or default_interpreter()
         self.on_turn = on_turn
+        # Called with the finished transcript before the result is spoken; True means the
+        # staff have really been told (stored and flagged), so the rules file's
+        # `staff_told` wording is said instead of sending the patient to the desk.
+        self.on_end = on_end
+        self.staff_told = False
         self.clock = clock
         self.transcript = Transcript(mode=mode, rules_file=questionnaire.path,
                                      rules_sha256=questionnaire.sha256, model=model,
@@ -245,13 +251,6 @@ class DialogManager:
     def _end(self, reason: str, message: str | None) -> list[Prompt]:
         complete = reason == "result"
         self.result = evaluate(self.q, self.answers, complete=complete)
-        out: list[Prompt] = []
-        if message:
-            out.append(self._p("info", message))
-        # A contraindication already heard is always passed on, even if the patient stopped.
-        if complete or self.result.outcome is Outcome.SEE_DOCTOR_FIRST:
-            out.append(self._p("result", self.result.say))
-        out.append(self._p("goodbye", self.q.script.goodbye))
         self.finished = True
         self._current = None
         self._pending = None
@@ -263,6 +262,20 @@ class DialogManager:
         t.rules = list(self.result.rules)
         t.explanation = self.result.explanation
         t.answers = dict(self.answers)
+        told = self.q.staff_told
+        self.staff_told = bool(told and self.on_end and self.on_end(t))
+        if self.staff_told:
+            self.result = evaluate(self.q, self.answers, complete=complete, staff_told=True)
+            message = next((told.script[k] for k in told.script if getattr(self.q.script, k) == message), message)
+        out: list[Prompt] = []
+        if message:
+            out.append(self._p("info", message))
+        # A contraindication already heard is always passed on, even if the patient stopped.
+        if complete or self.result.outcome is Outcome.SEE_DOCTOR_FIRST:
+            out.append(self._p("result", self.result.say))
+        if self.staff_told:
+            out.append(self._p("info", told.notice))
+        out.append(self._p("goodbye", self.q.script.goodbye))
         self._record(None, None, None)  # the closing words, with no reply expected
         return out
 

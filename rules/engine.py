@@ -41,8 +41,13 @@ def validate_answers(q: Questionnaire, answers: Mapping[str, str], where: str = 
     return clean
 
 
-def evaluate(q: Questionnaire, answers: Mapping[str, str], complete: bool = True) -> Evaluation:
-    """Fire every rule whose condition holds; the highest-priority one decides the outcome."""
+def evaluate(q: Questionnaire, answers: Mapping[str, str], complete: bool = True,
+             staff_told: bool = False) -> Evaluation:
+    """Fire every rule whose condition holds; the highest-priority one decides the outcome.
+
+    `staff_told`: the staff have really been told about this session, so spoken
+    texts with a `staff_told` replacement use it (the outcome and rules are the same).
+    """
     ctx = Context(answers=dict(answers), complete=complete)
     fired: list[Rule] = [r for r in q.rules if r.when.holds(ctx)]  # q.rules is sorted by priority
     if not fired:  # the loader guarantees an always-rule, so this is a broken invariant
@@ -52,7 +57,10 @@ def evaluate(q: Questionnaire, answers: Mapping[str, str], complete: bool = True
     text = q.outcomes[outcome]
     guidance = tuple(q.guidance[g] for g in text.guidance)
     explanation = " ".join([text.text] + [r.explain for r in deciding] + [g.text for g in guidance])
-    say = " ".join([text.say] + _unique(r.say for r in deciding) + [g.say for g in guidance])
+    told = q.staff_told if staff_told else None
+    outcome_say = told.outcomes.get(outcome, text.say) if told else text.say
+    rule_says = [told.rules.get(r.id, r.say) if told else r.say for r in deciding]
+    say = " ".join([outcome_say] + _unique(rule_says) + [g.say for g in guidance])
     sources = tuple(_unique([r.source for r in deciding] + [g.source for g in guidance]))
     return Evaluation(outcome, tuple(r.id for r in fired), explanation, say, guidance, sources)
 

@@ -26,6 +26,7 @@ from .model import (
     Rule,
     Script,
     SessionIs,
+    StaffTold,
 )
 from .yamlsource import LDict, LList, RulesError, Source, line_of, load_yaml
 
@@ -42,8 +43,9 @@ GUIDANCE_KEYS = {"id": True, "say": True, "text": True, "source": True}
 OUTCOME_KEYS = {"say": True, "text": True, "guidance": True}
 SCRIPT_KEYS = {"greeting": True, "privacy": True, "instructions": True, "goodbye": True,
                "stopped": True, "ask_staff_failures": True}
+STAFF_TOLD_KEYS = {"notice": True, "source": True, "script": False, "outcomes": False, "rules": False}
 TOP_KEYS = {"version": True, "script": True, "questions": True, "rules": True,
-            "outcomes": True, "guidance": True}
+            "outcomes": True, "guidance": True, "staff_told": False}
 
 
 def load_questionnaire(path: str | Path | None = None) -> Questionnaire:
@@ -120,14 +122,38 @@ class _Builder:
         rules = self.build_rules(top, by_id)
         self.check_skip_logic(questions)
         self.check_priorities(rules)
+        staff_told = self.build_staff_told(top, {r.id for r in rules}) if "staff_told" in top else None
         digest = hashlib.sha256(self.src.text.encode("utf-8")).hexdigest()
         return Questionnaire(path=str(self.src.path), sha256=digest, questions=tuple(questions),
                              rules=tuple(sorted(rules, key=lambda r: (-r.priority, r.line))),
-                             outcomes=outcomes, guidance=guidance, script=script, by_id=by_id)
+                             outcomes=outcomes, guidance=guidance, script=script, by_id=by_id,
+                             staff_told=staff_told)
 
     def build_script(self, m: LDict) -> Script:
         self.keys(m, SCRIPT_KEYS, "script")
         return Script(**{k: self.text(m, k, "script") for k in SCRIPT_KEYS})
+
+    def build_staff_told(self, top: LDict, rule_ids: set[str]) -> StaffTold:
+        """Replacements said when the staff have been told: each names a real script key, outcome or rule."""
+        m = self.mapping(top["staff_told"], "staff_told", top.key_lines["staff_told"])
+        self.keys(m, STAFF_TOLD_KEYS, "staff_told")
+        names = [o.value for o in Outcome]
+        parts: dict[str, dict[str, str]] = {}
+        sections = (("script", "script key", list(SCRIPT_KEYS)), ("outcomes", "outcome", names),
+                    ("rules", "rule id", sorted(rule_ids)))
+        for section, kind, known in sections:
+            parts[section] = {}
+            if section not in m:
+                continue
+            entries = self.mapping(m[section], f"staff_told {section}", m.key_lines[section])
+            for key in entries:
+                if key not in known:
+                    raise self.err(entries.key_lines[key], f"staff_told {section}: unknown {kind} {key!r}",
+                                   f"use one of: {', '.join(known)}")
+                parts[section][key] = self.text(entries, key, f"staff_told {section}")
+        return StaffTold(notice=self.text(m, "notice", "staff_told"), source=self.text(m, "source", "staff_told"),
+                         script=parts["script"], outcomes={Outcome(k): v for k, v in parts["outcomes"].items()},
+                         rules=parts["rules"])
 
     def build_questions(self, top: LDict) -> list[Question]:
         items = self.sequence(top["questions"], "questions", top.key_lines["questions"])

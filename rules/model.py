@@ -202,6 +202,21 @@ class Script:
 
 
 @dataclass(frozen=True)
+class StaffTold:
+    """What is said instead when the staff have really been told (the session is flagged for them).
+
+    Only where the patient should go changes ("the staff have been told" instead
+    of "ask the staff at the desk"); what needs care and why stays as it is.
+    """
+
+    notice: str                             # said once, before goodbye
+    source: str
+    script: Mapping[str, str] = field(default_factory=dict)     # Script field -> replacement
+    outcomes: Mapping[Outcome, str] = field(default_factory=dict)  # outcome say -> replacement
+    rules: Mapping[str, str] = field(default_factory=dict)      # rule id -> replacement say
+
+
+@dataclass(frozen=True)
 class Questionnaire:
     path: str
     sha256: str
@@ -211,6 +226,7 @@ class Questionnaire:
     guidance: Mapping[str, Guidance]
     script: Script
     by_id: Mapping[str, Question] = field(default_factory=dict)
+    staff_told: StaffTold | None = None     # optional section of the rules file
 
     def question(self, qid: str) -> Question:
         return self.by_id[qid]
