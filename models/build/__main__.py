@@ -15,7 +15,7 @@ import random
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -23,9 +23,11 @@ import numpy as np
 
 from models.build import RECIPE_VERSION
 from models.build.corpus import CONTEXTS, GARBAGE_CONTEXT, Vocabulary, load_fillers, load_vocabulary
+from models.build.augment import NOISE_KINDS, AugmentConfig
+from models.build.competing import BANK_FILE, bank_jobs, bank_key, load_or_make
 from models.build.discriminative import MmiConfig
-from models.build.data import (DataPlan, Recording, Utt, make_jobs, near_rhyme_pool, negative_pool, recorded_jobs,
-                               run_jobs_grouped)
+from models.build.data import (DataPlan, Recording, Utt, competing_bank_key, make_jobs, near_rhyme_pool,
+                               negative_pool, recorded_jobs, run_jobs_grouped, set_competing_bank, training_voices)
 from models.build.graph import GraphCosts, build_hclg
 from models.build.lexicon import SIL, Lexicon, build_lexicon
 from models.build.mine import HARD_NEGATIVES_YAML, load_hard_negatives
@@ -61,6 +63,7 @@ class Recipe:
     # as the vocabulary has, instead of the garbage loop's generic phones: the free garbage loop beats
     # a courtesy spelled in its own phones, so "no thank you" came out [unk] (models/README.md, finding 51)
     courtesy_units: bool = False
+    dev_competing: bool = False        # a quarter of the development set has other people talking (10 dB)
 
 
 # Recipe 13 is recipe 12 with 4,000 more answer texts wrapped in a hesitation or a courtesy ("um,
@@ -103,6 +106,23 @@ FULL = Recipe(plan=DataPlan(utterances=28000, copies=2, festival_share=0.35, pip
                             filler_cost=8.0),
               prior_scales=(0.3, 0.5, 0.8), phrase_costs=(1.0, 2.0, 4.0), unk_costs=(0.5, 1.0, 2.0, 4.0),
               next_phrase_costs=(4.0, 8.0), filler_cost=8.0, runs_in_groups=True, courtesy_units=True)
+# Recipe 15 is recipe 13 in a waiting room (issue 31): 40% of the training copies have one to three
+# other people talking 0-20 dB below the answer, before, during or after it (a bank of 800 clips of
+# the training voices reading the article and runs of words with answers among them, so a far-away
+# "yes" is trained as someone else's speech); a quarter re-timed 0.7-1.3x at the same pitch and a
+# quarter moved up to 4 semitones at the same tempo; rooms to RT60 1.0 s with far microphones;
+# music as a noise; and a development set that tunes with other talkers in a quarter of it. Trained
+# in bfloat16 where the CPU has it, to keep the build within three hours on two cores.
+ROOM = Recipe(plan=replace(FULL.plan, competing_clips=800, augment=AugmentConfig(
+                  reverb_prob=0.5, rt60=(0.15, 1.0), direct=(0.3, 3.0), noise_kinds=NOISE_KINDS + ("music",),
+                  tempo_prob=0.25, tempo=(0.7, 1.3), pitch_prob=0.25, pitch_semitones=4.0,
+                  competing_prob=0.4, competing_snr=(0.0, 20.0), competing_talkers=(1, 3))),
+              dev_utterances=FULL.dev_utterances, train=replace(FULL.train, bf16=True), epochs=FULL.epochs,
+              intents=None, rejection_floor=FULL.rejection_floor, mmi=FULL.mmi, prior_scales=FULL.prior_scales,
+              phrase_costs=FULL.phrase_costs, unk_costs=FULL.unk_costs, next_phrase_costs=FULL.next_phrase_costs,
+              filler_cost=FULL.filler_cost, runs_in_groups=True, courtesy_units=True, dev_competing=True)
+# The recipes `--recipe` chooses from; the first is the one the committed model was built with.
+RECIPES = {"13": FULL, "15": ROOM}
 TINY = Recipe(plan=DataPlan(utterances=600, copies=2, festival_share=0.0,
                             kinds=(("inv", 0.6), ("oov", 0.25), ("sent", 0.15))),
               dev_utterances=45, train=TrainConfig(hidden=128, batch_frames=4000), epochs=(4, 6),
@@ -270,8 +290,10 @@ def human_train_recordings(root: Path, vocab: Vocabulary) -> list[Recording]:
 
 
 def dev_audio(vocab: Vocabulary, seed: int, n: int, negatives: list[str],
-              plan: DataPlan) -> list[tuple[np.ndarray, str]]:
-    """Development speech (training voices, new texts and conditions) for tuning graph costs."""
+              plan: DataPlan, competing: list[np.ndarray] | None = None) -> list[tuple[np.ndarray, str]]:
+    """Development speech (training voices, new texts and conditions) for tuning graph costs; with
+    `competing` (the training bank of other people's speech), every fourth item has others talking
+    10 dB below it instead of its noise condition."""
     from models.build.augment import eval_condition
     from models.build.data import training_voices
     from models.build.tts import synth_many
@@ -295,7 +317,8 @@ def dev_audio(vocab: Vocabulary, seed: int, n: int, negatives: list[str],
         for k, (x, (t, ref)) in enumerate(zip(waves, chunk)):
             nrng = np.random.default_rng([seed, 99, start + k])
             snr = [None, 20.0, 10.0][(start + k) % 3]
-            out.append((eval_condition(nrng, x, snr), ref or t))
+            others = competing if competing and (start + k) % 4 == 3 else None
+            out.append((eval_condition(nrng, x, 10.0 if others else snr, others), ref or t))
     return out
 
 
@@ -381,8 +404,10 @@ class Trained:
 def job_key(job) -> str:
     """What one job's speech is made from (seed, index, voice, texts, copies, augmentation, recordings):
     equal keys, equal speech."""
-    return hashlib.sha256(pickle.dumps((job.seed, job.index, repr(job.voice), job.texts, job.kinds, job.copies,
-                                        repr(job.augment_cfg), job.wavs))).hexdigest()
+    parts = (job.seed, job.index, repr(job.voice), job.texts, job.kinds, job.copies, repr(job.augment_cfg), job.wavs)
+    if job.augment_cfg.competing_prob > 0:      # the other talkers mixed in are part of the speech
+        parts += (competing_bank_key(),)
+    return hashlib.sha256(pickle.dumps(parts)).hexdigest()
 
 
 REUSE_FORMAT = "speech-by-job-1"
@@ -706,13 +731,29 @@ def prepare(recipe: Recipe, seed: int, tiny: bool, human_train: Path | None = No
                     phone_ids=phone_ids, pdf=pdf, fillers=fillers)
 
 
+def competing_bank(recipe: Recipe, prep: Prepared, seed: int, work: Path) -> list[np.ndarray]:
+    """The recipe's bank of other people's speech (none if it mixes in none): a stage of the build,
+    kept in `work` and loaded again by a resumed build or a re-tune; also set for the synthesis workers."""
+    if not recipe.plan.competing_clips:
+        return []
+    jobs = bank_jobs(prep.vocab, seed, recipe.plan.competing_clips, prep.negatives,
+                     lambda rng: training_voices(rng, recipe.plan))
+    log(f"competing speech: {recipe.plan.competing_clips} clips of training voices ({work / BANK_FILE})")
+    bank = load_or_make(work / BANK_FILE, jobs)
+    set_competing_bank(bank, bank_key(jobs))
+    log(f"competing speech: {len(bank)} clips, {sum(len(c) for c in bank) / 16000 / 60:.1f} min")
+    return bank
+
+
 def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Path | None = None,
-          human_train: Path | None = None, reuse_data: Path | None = None, resume: bool = False) -> dict:
+          human_train: Path | None = None, reuse_data: Path | None = None, resume: bool = False,
+          recipe_name: str = RECIPE_VERSION) -> dict:
     t_start = time.time()
-    recipe = TINY if tiny else FULL
+    recipe = TINY if tiny else RECIPES[recipe_name]
     prep = prepare(recipe, seed, tiny, human_train)
     vocab, lex, garbage, phones, phone_ids, pdf = prep.vocab, prep.lex, prep.garbage, prep.phones, prep.phone_ids, prep.pdf
     work = out.parent / (out.name + ".work")       # kept for re-tuning and inspection, not part of the model
+    bank = competing_bank(recipe, prep, seed, work)
     if retune:
         trained = load_trained(work, len(phones), recipe)
         log(f"re-tuning the network in {work} (no synthesis, no training)")
@@ -721,7 +762,8 @@ def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Pat
                         phrases=vocab.all_phrases("all"), garbage=garbage,
                         intent_of=vocab.intent_of(), resume=resume, fillers=prep.fillers)
     layers, raw_priors, cmvn = trained.layers, trained.raw_priors, trained.cmvn
-    dev = dev_audio(vocab, seed, recipe.dev_utterances, prep.negatives, recipe.plan)
+    dev = dev_audio(vocab, seed, recipe.dev_utterances, prep.negatives, recipe.plan,
+                    bank if recipe.dev_competing else None)
     human = human_dev_audio(human_dev, vocab) if human_dev else []
     if human:
         log(f"development set: {len(dev)} synthetic utterances + {len(human)} human OOV clips from {human_dev}")
@@ -753,7 +795,7 @@ def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Pat
     files = {p.relative_to(out).as_posix(): sha256_file(p) for p in sorted(out.rglob("*")) if p.is_file()}
     manifest = {
         "name": "massage-check answer model" + (" (tiny)" if tiny else ""),
-        "recipe_version": RECIPE_VERSION,
+        "recipe_version": recipe_name,
         "seed": seed,
         "tiny": tiny,
         "vocabulary": {"words": vocab.words(), "phrases": vocab.phrases, "corrections": vocab.corrections,
@@ -791,6 +833,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"model directory (default {DEFAULT_OUT})")
     ap.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     ap.add_argument("--tiny", action="store_true", help="a few words, small data: a quick check of the recipe")
+    ap.add_argument("--recipe", choices=sorted(RECIPES), default=RECIPE_VERSION,
+                    help=f"which recipe (default {RECIPE_VERSION}, the committed model's; 15 adds the waiting room: "
+                         "other talkers, tempo, pitch, far rooms)")
     ap.add_argument("--retune", action="store_true",
                     help="keep the network of the last build into OUT (OUT.work/) and redo only the tuning and graphs")
     ap.add_argument("--human-dev", type=Path, metavar="DIR",
@@ -810,7 +855,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume and args.retune:
         ap.error("--resume continues training, --retune skips it: choose one")
     build(args.out, args.seed, args.tiny, args.retune, args.human_dev, args.human_train, args.reuse_data,
-          args.resume)
+          args.resume, args.recipe)
     return 0
 
 

@@ -78,6 +78,8 @@ class DataPlan:
     wrapped: int = 0              # phrases said fluently with fillers.yaml's hesitation and/or courtesy ("no thank you")
     wrapped_yes_no: float = 0.0   # share of those whose phrase is a yes or no answer's (finding 50: 55 of 1,200 were "no")
     interjections: int = 0        # INTERJECTIONS as unknown speech ("ouch"), alone or next to an unknown word
+    augment: AugmentConfig = AugmentConfig()   # every job's room (tempo, pitch, reverberation, other talkers)
+    competing_clips: int = 0      # clips in the bank of other people's speech (competing.py) that augment mixes in
 
     def wants(self, kind: str) -> bool:
         return any(k == kind and w > 0 for k, w in self.kinds)
@@ -245,7 +247,8 @@ def make_jobs(vocab: Vocabulary, seed: int, plan: DataPlan, negatives: list[str]
         for j in range(0, len(texts), plan.texts_per_job):
             chunk = texts[j:j + plan.texts_per_job]
             jobs.append(Job(index=len(jobs), seed=seed, voice=training_voices(rng, plan, accent_rng),
-                            texts=[t for t, _ in chunk], kinds=[k for _, k in chunk], copies=plan.copies))
+                            texts=[t for t, _ in chunk], kinds=[k for _, k in chunk], copies=plan.copies,
+                            augment_cfg=plan.augment))
 
     rng = random.Random(seed)
     add_jobs(make_texts(vocab, rng, plan.utterances, plan, negatives, near, hard), rng,
@@ -272,6 +275,22 @@ def recorded_jobs(recordings: list[Recording], seed: int, copies: int, first_ind
     return jobs
 
 
+# Other people's speech that augment() mixes under the answers (competing.py); set by the build
+# before the synthesis workers fork, so each of them reads the same bank without copying it.
+_COMPETING: list[np.ndarray] = []
+_COMPETING_KEY = ""
+
+
+def set_competing_bank(bank: list[np.ndarray], key: str) -> None:
+    global _COMPETING, _COMPETING_KEY
+    _COMPETING, _COMPETING_KEY = bank, key
+
+
+def competing_bank_key() -> str:
+    """What the current bank was made from ("" without one): part of every job's key that uses it."""
+    return _COMPETING_KEY
+
+
 def run_job(job: Job) -> list[Utt]:
     if job.wavs is not None:
         waves = [read_wav(Path(p)) for p in job.wavs]
@@ -281,7 +300,7 @@ def run_job(job: Job) -> list[Utt]:
     for i, (x, words, kind) in enumerate(zip(waves, job.texts, job.kinds)):
         for c in range(job.copies):
             rng = np.random.default_rng([job.seed, job.index, i, c])
-            y, (s0, s1) = augment(rng, x, job.augment_cfg)
+            y, (s0, s1) = augment(rng, x, job.augment_cfg, _COMPETING)
             f = mfcc(y)
             if len(f) < 10:
                 continue
