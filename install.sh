@@ -15,8 +15,8 @@ case "${1:-}" in
     *) echo "install.sh: unknown option ${1}; use no option (the product) or --dev" >&2; exit 2 ;;
 esac
 
-# Runtime: espeak-ng (pyttsx3's Linux driver), PortAudio (sounddevice), aplay.
-APT="python3-venv python3-pip espeak-ng libespeak-ng1 libportaudio2 alsa-utils"
+# Runtime: espeak-ng (pyttsx3's Linux driver), PortAudio (sounddevice), aplay, openssl (review page certificate).
+APT="python3-venv python3-pip espeak-ng libespeak-ng1 libportaudio2 alsa-utils openssl"
 # Tests: a virtual microphone (PulseAudio null sink), sox for audio checks,
 # a second synthesiser (flite) for voices the model never trained on,
 # headless Chromium + its WebDriver for the staff review page tests,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import ipaddress
+import socket
 import sys
 
 from massage_check.errors import UserError
@@ -15,6 +15,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Serve the staff review page. Set the staff PIN first with `massage-check review set-pin`.")
     p.add_argument("--host", help="address to listen on (default: review_host, 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default: review_port, 8080)")
+    p.add_argument("--scheme", choices=("auto", "https", "http"),
+                   help="auto (default: review_scheme): HTTPS unless on 127.0.0.1 with no certificate set; "
+                        "http is refused off loopback")
     p.set_defaults(func=cmd_serve)
     sub = p.add_subparsers(dest="action", metavar="[ACTION]")
     sp = sub.add_parser("set-pin", help="set the staff PIN (stored as a salted scrypt hash)")
@@ -56,6 +59,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from massage_check import config
     from massage_check.review.app import ReviewSettings, create_app
     from massage_check.review.auth import PinError, check_hash_format
+    from massage_check.review.tls import choose_scheme, tls_files
     from massage_check.store import TranscriptStore
     cfg = config.load_config()
     pin_hash = cfg.get("review_pin_hash")
@@ -69,20 +73,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else int(cfg.get("review_port") or 8080)
     if not 0 < port < 65536:
         raise UserError(f"port {port} is out of range: use 1-65535 (e.g. --port 8080)")
-    if not _is_loopback(host):
-        print(f"massage-check: warning: serving on {host}: the page is plain HTTP, reachable from the "
-              "network. Use only on a trusted network.", file=sys.stderr)
+    cert, key = cfg.get("review_tls_cert"), cfg.get("review_tls_key")
+    scheme = choose_scheme(host, args.scheme or cfg.get("review_scheme") or "auto", cert, key)
+    refresh = int(cfg.get("review_refresh_seconds", 20) or 0)
+    if refresh < 0:
+        raise UserError(f"{cfg.path}: review_refresh_seconds must be 0 (off) or more, got {refresh}")
     store = TranscriptStore.from_config(cfg)
     for notice in store.report.notices:
         print(f"massage-check: note: {notice}", file=sys.stderr)
+    files = tls_files(config.data_dir(cfg), host, cert, key) if scheme == "https" else None
+    wildcard = host in ("0.0.0.0", "::")
     names = (host, "127.0.0.1", "localhost", "[::1]")
-    hosts = {f"{h}:{port}" for h in names} | (set(names) if port == 80 else set())  # browsers omit :80
+    default_port = {"http": 80, "https": 443}[scheme]
+    hosts = {f"{h}:{port}" for h in names} | (set(names) if port == default_port else set())  # browsers omit it
     app = create_app(store, ReviewSettings(pin_hash=pin_hash, idle_minutes=int(cfg.get("review_idle_minutes") or 15),
-                                           allowed_hosts=None if host in ("0.0.0.0", "::") else frozenset(hosts)))
-    store.audit("system", "review_server_start", detail=f"{host}:{port}")
-    print(f"Staff review page: http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/ "
-          "(Ctrl+C to stop)", flush=True)
-    return serve(app, host, port)
+                                           allowed_hosts=None if wildcard else frozenset(hosts),
+                                           refresh_seconds=refresh, alert_sound=bool(cfg.get("review_alert_sound")),
+                                           secure_cookies=scheme == "https"))
+    store.audit("system", "review_server_start", detail=f"{scheme}://{host}:{port}"
+                + (f" sha256 {files.fingerprint}" if files else ""))
+    shown = socket.gethostname() if wildcard else host
+    banner = f"Staff review page: {scheme}://{shown}:{port}/ (Ctrl+C to stop)"
+    if files is None:
+        print(banner, flush=True)
+        return serve(app, host, port)
+    made = " (self-signed, made now)" if files.created else " (self-signed)" if files.self_signed else ""
+    return serve_https(app, host, port, files, ready=(
+        f"{banner}\nTLS certificate: {files.cert}{made}\nSHA-256 fingerprint: {files.fingerprint}\n"
+        "Before the first login on another computer, check that its browser shows this same "
+        "fingerprint for the certificate."))
 
 
 def serve(app, host: str, port: int) -> int:  # noqa: ANN001 - a WSGI app
@@ -96,10 +115,18 @@ def serve(app, host: str, port: int) -> int:  # noqa: ANN001 - a WSGI app
     return 0
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
+def serve_https(app, host: str, port: int, files, ready: str) -> int:  # noqa: ANN001 - a WSGI app, TlsFiles
+    """Run under cheroot with TLS (waitress has none) until stopped; print `ready` once listening."""
+    from massage_check.review.https import https_server
+    server = https_server(app, host, port, files)
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        server.prepare()
+    except OSError as exc:
+        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}. "
+                        "Choose another --port or stop the program using it.") from exc
+    print(ready, flush=True)
+    try:
+        server.serve()
+    finally:
+        server.stop()
+    return 0

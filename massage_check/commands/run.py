@@ -109,6 +109,12 @@ def write_transcript(path: Path | None, record: dict[str, Any]) -> None:
     print(f"Transcript written to {path}")
 
 
+def desk_within(cfg: Any) -> float:
+    from massage_check.store.attention import desk_window
+
+    return desk_window(int(cfg.get("review_refresh_seconds", 20) or 0))
+
+
 class Recording:
     """Saves each session turn by turn in the transcript store (never stops the dialog on failure)."""
 
@@ -119,6 +125,7 @@ class Recording:
 
             self.base = SafeRecorder.open(cfg=cfg)
         self.keep_audio = bool(enabled and cfg.get("keep_audio", False))
+        self.desk_within = desk_within(cfg)
         self.current: Any = None
         self._audio: bytes | None = None
 
@@ -126,6 +133,11 @@ class Recording:
         if self.base is not None:
             self.current = self.base.next_session()
             self.current.begin(dm.transcript)
+            dm.on_end = self.tell_staff
+
+    def tell_staff(self, transcript: Any) -> bool:
+        """The dialog's on_end: store the result and flag now; True if the staff have been told."""
+        return self.current is not None and self.current.tell_staff(transcript, self.desk_within)
 
     def on_heard(self, utt: Any) -> None:
         """Called with each answer before the dialog sees it: its audio goes with the turn."""

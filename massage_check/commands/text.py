@@ -13,6 +13,7 @@ from typing import TextIO
 
 from dialog import DialogManager, Heard, Prompt
 from massage_check.store import SafeRecorder
+from massage_check.store.attention import desk_window
 
 from ..config import load_config
 from .common import add_rules_option, format_result, load_rules
@@ -57,8 +58,10 @@ def run(args: argparse.Namespace) -> int:
     q = load_rules(args.rules, cfg)
     # Saved turn by turn for staff review; a storage failure is reported, never fatal.
     rec = None if args.no_store else SafeRecorder.open(cfg=cfg)
+    within = desk_window(int(cfg.get("review_refresh_seconds", 20) or 0))
     dm = DialogManager(q, mode="text", confidence_threshold=cfg["confidence_threshold"],
-                       on_turn=rec.on_turn if rec is not None else None)
+                       on_turn=rec.on_turn if rec is not None else None,
+                       on_end=(lambda t: rec.tell_staff(t, within)) if rec is not None else None)
     if rec is not None:
         rec.begin(dm.transcript)
     run_session(dm, sys.stdin, sys.stdout, args.quiet)

@@ -1,4 +1,4 @@
-"""`massage-check transcripts list|show|export|delete|purge`: stored sessions for staff.
+"""`massage-check transcripts list|show|export|delete|purge|ack`: stored sessions for staff.
 
 Every command is written to the audit log (actor cli:<user>), like page views.
 """
@@ -13,7 +13,8 @@ from datetime import date, datetime
 from pathlib import Path
 
 from massage_check.errors import UserError
-from massage_check.store import TranscriptStore
+from massage_check.store import TranscriptStore, acknowledge, list_attention
+from massage_check.store.db import to_utc_iso
 from massage_check.store.export import FORMATS, export_bytes
 from rules import Outcome
 
@@ -62,7 +63,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ls = sub.add_parser("list", help="sessions, newest first")
     ls.add_argument("--since", type=since_arg, metavar="DATE", help="only sessions started on/after DATE")
     ls.add_argument("--outcome", choices=OUTCOMES, help="only sessions with this outcome")
+    ls.add_argument("--attention", action="store_true",
+                    help="only sessions that need a member of staff and are not acknowledged yet "
+                         "(most urgent first, then longest waiting)")
     ls.set_defaults(func=cmd_list)
+
+    ack = sub.add_parser("ack", help="acknowledge a session that needs attention (kept in the audit log)")
+    ack.add_argument("id", help="session id (a unique prefix of 4+ characters is enough)")
+    ack.add_argument("--by", required=True, metavar="NAME", help="your name or initials")
+    ack.set_defaults(func=cmd_ack)
 
     show = sub.add_parser("show", help="one session: every question, what was heard, the outcome and why")
     show.add_argument("id", help="session id (a unique prefix of 4+ characters is enough)")
@@ -89,6 +98,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_list(args: argparse.Namespace) -> int:
     store = open_store()
+    if args.attention:
+        return list_needing_attention(store, args)
     rows = store.list_sessions(since=args.since, outcome=args.outcome)
     store.audit(actor(), "list", detail=f"{len(rows)} sessions")
     if not rows:
@@ -99,6 +110,28 @@ def cmd_list(args: argparse.Namespace) -> int:
     for s in rows:
         print(f"{s.id[:8]:<10} {local_time(s.started_at):<16} {s.mode:<5} {s.status:<11} {s.turns:>5}  "
               f"{s.outcome or '-'}")
+    return 0
+
+
+def list_needing_attention(store: TranscriptStore, args: argparse.Namespace) -> int:
+    since = to_utc_iso(args.since) or ""
+    items = [a for a in list_attention(store)
+             if (args.outcome is None or a.outcome == args.outcome) and a.started_at >= since]
+    store.audit(actor(), "list_attention", detail=f"{len(items)} sessions")
+    if not items:
+        print("No sessions need attention.")
+        return 0
+    print(f"{'ID':<10} {'FLAGGED':<16} {'OUTCOME':<17} WHY")
+    for a in items:
+        print(f"{a.id[:8]:<10} {local_time(a.flagged_at):<16} {a.outcome or '-':<17} {a.reason}")
+    return 0
+
+
+def cmd_ack(args: argparse.Namespace) -> int:
+    store = open_store()
+    sid = store.resolve_id(args.id)
+    item = acknowledge(store, sid, args.by, actor=actor())
+    print(f"Session {sid[:8]} acknowledged by {item.ack_by} ({item.reason}).")
     return 0
 
 
@@ -113,6 +146,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     info = load_rules_info()
     print(f"Session {rec['session_id']}  ({rec['mode']}, {rec['status']})")
+    if rec["attention"]:
+        a = rec["attention"]
+        print(f"Needs attention since {local_time(a['flagged_at'])}: " + (
+            f"acknowledged by {a['acknowledged_by']} at {local_time(a['acknowledged_at'])}"
+            if a["acknowledged_at"] else f"NOT acknowledged (massage-check transcripts ack {sid[:8]} --by NAME)"))
     print(f"Started {local_time(rec['started_at'])}, ended {local_time(rec['ended_at'])}"
           f"{', by ' + rec['ended_by'] if rec['ended_by'] else ''}")
     print()

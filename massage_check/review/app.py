@@ -1,11 +1,14 @@
-"""The staff review web app (Flask): log in with the PIN, list sessions, read one, export CSV.
+"""The staff review web app (Flask): log in with the PIN, list sessions, read one, export CSV,
+and the desk's "needs attention" list (refreshes itself; acknowledge with a name).
 
 Why these defences on a page that listens on 127.0.0.1: the kiosk runs a browser
 that patients may touch, and what they answered is health information. So:
 nothing is shown without a server-side login session (revocable, idle timeout),
 the cookie is HttpOnly + SameSite=Strict, every POST carries a CSRF token, wrong
 PINs are rate-limited, pages are never cached, only known Host headers are
-served (DNS rebinding), and every access goes to the audit log.
+served (DNS rebinding), and every access goes to the audit log (the list's own
+automatic refreshes excepted: they would add thousands of lines a day; each one
+notes the desk as watching instead, see store.attention).
 """
 from __future__ import annotations
 
@@ -22,8 +25,10 @@ from typing import Any
 from flask import Flask, Response, abort, g, redirect, render_template, request, session, url_for
 
 from massage_check.review.auth import LoginLimiter, verify_pin
+from massage_check.review.chime import chime_wav
 from massage_check.review.citations import RulesInfo, load_rules_info
-from massage_check.store import TranscriptStore, UnknownSession
+from massage_check.store import (AttentionError, TranscriptStore, UnknownSession, acknowledge, list_attention,
+                                 note_desk_view)
 from massage_check.store.export import csv_bytes
 
 OUTCOME_LABELS = {
@@ -35,6 +40,7 @@ OUTCOME_LABELS = {
 }
 _SID = re.compile(r"^[0-9a-zA-Z]{1,64}$")
 _NAME = re.compile(r"^[\w .'-]{1,40}$")
+_SEEN = re.compile(r"^[0-9T:.+-]{0,40}$")       # an ISO time as written by the store
 PUBLIC_ENDPOINTS = {"login", "login_post"}
 
 
@@ -45,6 +51,9 @@ class ReviewSettings:
     allowed_hosts: frozenset[str] | None = None   # Host header values served; None = any (tests)
     list_limit: int = 500
     rules_info: RulesInfo | None = None
+    refresh_seconds: int = 20                      # the list page reloads itself (0 = never)
+    alert_sound: bool = True                       # chime when a new session needs attention
+    secure_cookies: bool = False                   # True when served over HTTPS
     clock: Callable[[], float] = time.monotonic
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
 
@@ -97,7 +106,7 @@ def create_app(store: TranscriptStore, settings: ReviewSettings) -> Flask:
         SESSION_COOKIE_NAME="mc_review",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
-        SESSION_COOKIE_SECURE=False,                 # plain HTTP on 127.0.0.1
+        SESSION_COOKIE_SECURE=settings.secure_cookies,   # HTTPS: never sent in clear
         MAX_CONTENT_LENGTH=16 * 1024,
     )
     logins = _Logins(settings.clock)
@@ -137,7 +146,7 @@ def create_app(store: TranscriptStore, settings: ReviewSettings) -> Flask:
     @app.after_request
     def headers(resp: Response) -> Response:
         resp.headers["Cache-Control"] = "no-store"
-        resp.headers["Content-Security-Policy"] = ("default-src 'none'; style-src 'unsafe-inline'; "
+        resp.headers["Content-Security-Policy"] = ("default-src 'none'; style-src 'unsafe-inline'; media-src 'self'; "
                                                    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
         resp.headers["X-Content-Type-Options"] = "nosniff"
         resp.headers["X-Frame-Options"] = "DENY"
@@ -190,11 +199,41 @@ def create_app(store: TranscriptStore, settings: ReviewSettings) -> Flask:
         outcome = request.args.get("outcome") or None
         if outcome and outcome not in OUTCOME_LABELS:
             abort(400, "unknown outcome filter")
+        auto = request.args.get("auto") == "1"        # the page's own refresh, not a person
+        seen = request.args.get("seen") or ""          # newest flag the page has already shown
+        if not _SEEN.match(seen):
+            seen = ""
         store.maybe_purge()
+        store.mark_interrupted()                       # a kiosk that died mid-session shows up now
+        attention = list_attention(store)
         rows = store.list_sessions(outcome=outcome, limit=settings.list_limit)
-        audit("view_list", detail=f"{len(rows)} sessions" + (f", outcome={outcome}" if outcome else ""))
+        note_desk_view(store, who())
+        if not auto:
+            audit("view_list", detail=f"{len(rows)} sessions, {len(attention)} need attention"
+                  + (f", outcome={outcome}" if outcome else ""))
+        newest = max([a.flagged_at for a in attention] + [seen])
+        chime = settings.alert_sound and any(a.flagged_at > seen for a in attention)
+        refresh_url = url_for("sessions", outcome=outcome, auto=1, seen=newest or None)
         return render_template("list.html", rows=rows, outcome=outcome, outcomes=OUTCOME_LABELS,
-                               staff=g.staff, limit=settings.list_limit)
+                               staff=g.staff, limit=settings.list_limit, attention=attention,
+                               refresh=settings.refresh_seconds, refresh_url=refresh_url, chime=chime)
+
+    @app.post("/attention/<sid>/ack")
+    def ack(sid: str) -> Any:
+        if not _SID.match(sid):
+            abort(404)
+        try:
+            acknowledge(store, sid, request.form.get("by") or "", actor=f"review:{who()}")
+        except UnknownSession:
+            abort(404, "no such session (it may have been deleted)")
+        except AttentionError as exc:
+            abort(409, str(exc))
+        back = url_for("session_view", sid=sid) if request.form.get("back") == "session" else url_for("sessions")
+        return redirect(back, code=303)
+
+    @app.get("/alert.wav")
+    def alert_sound() -> Any:
+        return Response(chime_wav(), mimetype="audio/wav")
 
     @app.get("/session/<sid>")
     def session_view(sid: str) -> Any:
@@ -224,6 +263,7 @@ def create_app(store: TranscriptStore, settings: ReviewSettings) -> Flask:
     @app.errorhandler(400)
     @app.errorhandler(403)
     @app.errorhandler(404)
+    @app.errorhandler(409)
     def error(exc: Any) -> Any:
         return render_template("error.html", code=exc.code, message=exc.description), exc.code
 

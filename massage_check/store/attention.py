@@ -72,6 +72,11 @@ class AttentionItem:
         return self.outcome == "see_doctor_first"
 
 
+def desk_window(refresh_seconds: int) -> float:
+    """How recently a desk page must have looked for the kiosk to say the staff were told."""
+    return float(max(60, 3 * max(0, refresh_seconds)))
+
+
 def clean_name(name: str, what: str = "the name") -> str:
     """A staff name or initials for the audit log: 1-40 letters, digits, spaces, . ' -"""
     name = " ".join((name or "").split())
