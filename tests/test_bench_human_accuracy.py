@@ -29,7 +29,7 @@ def test_speaker_group_is_the_source_part_of_the_id() -> None:
     assert speaker_group("pingus") == "pingus" and speaker_group("") == "unknown"
 
 
-def test_people_set_is_scored_per_intent_and_by_what_other_speech_became(tmp_path: Path) -> None:
+def write_people_set(root: Path) -> None:
     said = [("yes", True, "yes"), ("no", True, "no"), ("yes", True, "yes"),
             ("elephant", False, None), ("umbrella", False, None), ("nope is right", False, None)]
     audio = synth_many(Voice("espeak", "en-us"), [t for t, _, _ in said])
@@ -38,11 +38,15 @@ def test_people_set_is_scored_per_intent_and_by_what_other_speech_became(tmp_pat
     audio.append(np.random.default_rng(3).normal(0, 30, 16000).astype(np.float32))
     clips = []
     for i, ((text, inv, intent), x) in enumerate(zip(said, audio)):
-        write_wav(tmp_path / f"{i}.wav", Clip(np.clip(x, -32768, 32767).astype(np.int16), 16000))
+        write_wav(root / f"{i}.wav", Clip(np.clip(x, -32768, 32767).astype(np.int16), 16000))
         clips.append({"path": f"{i}.wav", "transcript": text, "in_vocabulary": inv, "intent": intent,
                       "contains_phrases": [], "source": "espeak-ng test", "licence": "GPL-3+",
                       "speaker": "mary" if i % 2 else "ann"})
-    (tmp_path / "manifest.json").write_text(json.dumps({"summary": {}, "clips": clips}))
+    (root / "manifest.json").write_text(json.dumps({"summary": {}, "clips": clips}))
+
+
+def test_people_set_is_scored_per_intent_and_by_what_other_speech_became(tmp_path: Path) -> None:
+    write_people_set(tmp_path)
     out = tmp_path / "result.json"
     assert main(["--speech", str(tmp_path), "--out", str(out)]) == 0
     r = json.loads(out.read_text())
@@ -64,3 +68,19 @@ def test_people_set_is_scored_per_intent_and_by_what_other_speech_became(tmp_pat
     r = json.loads(out.read_text())
     assert r["clips"] == 3 and list(r["per_intent"]) == ["no"] and r["oov_rejection"]["total"] == 1
     assert all(m["speaker"] != "ann" for m in r["misses"])
+
+
+def test_people_heard_as_product_turns_are_set_against_whisper(tmp_path: Path) -> None:
+    """--as-product hears each clip through the listener and the answer-context graph: the quiet
+    "no" is nothing heard (the listener never opens), not an answer the full graph failed on."""
+    write_people_set(tmp_path)
+    out = tmp_path / "turns.json"
+    assert main(["--speech", str(tmp_path), "--out", str(out), "--as-product"]) == 0
+    r = json.loads(out.read_text())
+    assert r["mode"] == "product turns"
+    assert r["per_intent"]["yes"]["right"] == 2
+    assert r["misses"][-1]["got"] == "nothing_heard" and r["misses"][-1]["heard"] == ""
+    yn = r["yes_no"]
+    assert yn["total"] == 4 and yn["right"] == r["per_intent"]["yes"]["right"] + r["per_intent"]["no"]["right"]
+    assert yn["whisper_tiny_en"]["yes"] == {"right": 76, "total": 77}
+    assert yn["untuned_speakers"]["total"] == 4              # ann and mary: no build tuned on them
