@@ -62,13 +62,16 @@ def env_for(data_dir: Path, config: Path) -> dict[str, str]:
 class Browser:
     """A minimal cookie-keeping HTTP client for a real server (no redirects followed)."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, tls: Any = None) -> None:
         self.host, self.port = host, port
+        self.tls = tls                                  # an ssl.SSLContext: talk HTTPS
         self.cookies: dict[str, str] = {}
+        self.set_cookies: list[str] = []                # every Set-Cookie header seen, as sent
 
     def request(self, method: str, path: str, form: dict[str, str] | None = None,
                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=20)
+        conn = (http.client.HTTPSConnection(self.host, self.port, timeout=20, context=self.tls) if self.tls
+                else http.client.HTTPConnection(self.host, self.port, timeout=20))
         hdrs = dict(headers or {})
         if self.cookies:
             hdrs["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
@@ -81,6 +84,7 @@ class Browser:
         data = resp.read()
         for name, value in resp.getheaders():
             if name.lower() == "set-cookie":
+                self.set_cookies.append(value)
                 k, v = value.split(";", 1)[0].split("=", 1)
                 if v:
                     self.cookies[k] = v
@@ -125,3 +129,25 @@ def live_server(app) -> Iterator[tuple[str, int]]:  # noqa: ANN001 - a WSGI app
         server.task_dispatcher.shutdown()
         server.close()
         thread.join(timeout=5)
+
+
+@contextlib.contextmanager
+def live_https_server(app, files) -> Iterator[tuple[str, int]]:  # noqa: ANN001 - a WSGI app, TlsFiles
+    """The app under the product's HTTPS server (cheroot) on 127.0.0.1 (a free port), in a thread."""
+    from massage_check.review.https import https_server
+    server = https_server(app, "127.0.0.1", 0, files)
+    server.prepare()
+    thread = threading.Thread(target=server.serve, daemon=True)
+    thread.start()
+    try:
+        yield "127.0.0.1", server.bind_addr[1]
+    finally:
+        server.stop()
+        thread.join(timeout=10)
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
