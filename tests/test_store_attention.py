@@ -256,3 +256,32 @@ def test_no_claim_when_the_flag_cannot_be_written(tmp_path):
         assert dm.result.outcome.value == "see_doctor_first"
         assert not dm.staff_told and q.staff_told.notice not in " ".join(said)
         assert "tell the staff at the desk now" in " ".join(said) and not rec.ok
+
+
+def test_kiosk_recording_wires_the_claim_and_stores_what_was_said(tmp_path, monkeypatch):
+    """`massage-check run`'s Recording: the same dialog object the voice loop makes, minus the audio."""
+    from dialog import DialogManager, Heard
+    from massage_check import config
+    from massage_check.commands.run import Recording
+    from rules import load_questionnaire
+    monkeypatch.setenv("MASSAGE_CHECK_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MASSAGE_CHECK_CONFIG", str(tmp_path / "config.yaml"))
+    (tmp_path / "config.yaml").write_text("review_refresh_seconds: 30\n")
+    cfg = config.load_config()
+    q = load_questionnaire()
+    for stored in (True, False):
+        recording = Recording(stored, cfg)
+        assert recording.desk_within == 90
+        if stored:
+            note_desk_view(recording.base.store, "review:K@127.0.0.1")
+        dm = DialogManager(q, mode="voice", on_turn=recording.on_turn)
+        recording.on_dialog(dm)                   # what voice.app.make_loop calls for each new session
+        dm.start()
+        said = " ".join(p.text for a in ["no"] * 5 + ["unsure"] + ["no"] * 3 for p in dm.handle(Heard(a)))
+        recording.finish(dm.transcript.to_dict())
+        assert dm.result.outcome.value == "ask_staff"
+        assert (q.staff_told.notice in said) is stored and ("ask the staff at the desk" in said) is not stored
+    store = TranscriptStore.open(tmp_path / "data")
+    (item,) = list_attention(store)
+    rec = store.get_session(item.id)
+    assert q.staff_told.notice in rec["turns"][-1]["prompt"] and item.reason == "unsure about a safety question"
