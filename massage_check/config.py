@@ -20,6 +20,10 @@ from massage_check.cli import UserError
 
 DEFAULTS_FILE = Path(__file__).with_name("default_config.yaml")
 APP_NAME = "massage-check"
+# Settings whose value outside a range is a mistake, not a preference: (lowest, highest).
+RANGES: dict[str, tuple[float, float]] = {
+    "voice_tts_wpm": (120, 200),  # slower drags for everyone, faster is hard to follow for older patients
+}
 
 
 class ConfigError(UserError):
@@ -87,6 +91,9 @@ def validate(values: Mapping[str, Any], defaults: Mapping[str, Any], source: Pat
             raise ConfigError(
                 f"{source}: setting '{key}' must be {_type_name(defaults[key])}, got {value!r}"
             )
+        if key in RANGES and not RANGES[key][0] <= value <= RANGES[key][1]:
+            low, high = RANGES[key]
+            raise ConfigError(f"{source}: setting '{key}' must be between {low:g} and {high:g}, got {value!r}")
 
 
 def _read_user_file(path: Path) -> dict[str, Any]:

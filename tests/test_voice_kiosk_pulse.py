@@ -74,7 +74,7 @@ def test_kiosk_session_through_a_virtual_microphone_survives_losing_it(virtual_a
     wavs = {text: conversation_wav(tmp_path / f"{text.replace(' ', '_')}.wav", [text], voice=VOICE, gap=0.6)
             for text in {"hello", *ANSWERS.values()}}
     cfg = tmp_path / "config.yaml"
-    cfg.write_text("voice_tts_wpm: 300\nvoice_no_input_seconds: 20.0\nvoice_abandon_seconds: 120.0\n"
+    cfg.write_text("voice_tts_wpm: 200\nvoice_no_input_seconds: 20.0\nvoice_abandon_seconds: 120.0\n"
                    "keep_audio: true\nconfidence_threshold: 0.0\n")  # the script cannot answer "is that right?"
     env = {**va.env, "MASSAGE_CHECK_CONFIG": str(cfg), "MASSAGE_CHECK_DATA_DIR": str(tmp_path / "data"),
            "PYTHONUNBUFFERED": "1"}
