@@ -23,6 +23,7 @@ RATE_STEP = 0.8             # "slower" multiplies the speaking rate by this, "fa
 MIN_RATE, MAX_RATE = 0.5, 1.6
 
 ANSWER_WORDS = {"yes": "yes", "no": "no", "unsure": "not sure"}
+SPOKE_TOO_SOON = "Sorry, I spoke too soon."
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,24 @@ class Prompt:
     text: str
     question_id: str | None = None
     rate: float = 1.0          # relative speaking rate the patient asked for
+
+
+@dataclass(frozen=True)
+class _State:
+    """What a reply can change, kept so a reply that turns out longer can be read again (amend)."""
+
+    answers: dict[str, str]
+    history: list[int]
+    current: int | None
+    pending: str | None
+    failures: int
+    turns_here: int
+    rate: float
+
+
+def _lower(a: float | None, b: float | None) -> float | None:
+    known = [c for c in (a, b) if c is not None]
+    return min(known) if known else None
 
 
 class DialogManager:
@@ -79,6 +98,8 @@ class DialogManager:
         self._spoken: list[str] = []            # prompt texts since the last reply
         self._max_turns = (len(questionnaire.questions) + 2) * MAX_TURNS_PER_QUESTION
         self._started = False
+        self._before: tuple[Heard, _State] | None = None  # the last reply and the state it found
+        self._apologise = False
 
     # ---- what the outside world may ask ----------------------------------
     @property
@@ -122,6 +143,7 @@ class DialogManager:
             raise RuntimeError("call start() before handle()")
         if self.finished:
             return []
+        self._before = (heard, self._state())
         meaning = self.interpret(heard.text, heard.confidence)
         self._turns_here += 1
         if len(self.transcript.turns) + 1 >= self._max_turns or self._turns_here > MAX_TURNS_PER_QUESTION:
@@ -133,6 +155,32 @@ class DialogManager:
         if handler is None:  # "start" in the middle of a question, or anything unexpected
             return self._failed(heard, meaning)
         return handler(heard, meaning)
+
+    def amend(self, more: Heard) -> list[Prompt]:
+        """The patient went on speaking after their last reply was taken ("no ... not really",
+        "yes ... I mean no"): read all of it as that reply instead, so the rest of an answer never
+        answers the next question. The dialog goes back to where the reply found it and handles
+        the joined reply there (confidence: the lower of the two); the transcript keeps both turns."""
+        if not self._started:
+            raise RuntimeError("call start() before amend()")
+        if self._before is None or self.finished:
+            return self.handle(more)
+        last, state = self._before
+        joined = Heard(" ".join(t for t in (last.text, more.text) if t), _lower(last.confidence, more.confidence))
+        self._restore(state)
+        self._apologise = True  # said first after the joined reply, so the transcript has it in order
+        out = self.handle(joined)
+        return [Prompt("info", SPOKE_TOO_SOON, None, self.rate)] + out
+
+    def _state(self) -> "_State":
+        return _State(dict(self.answers), list(self._history), self._current, self._pending, self._failures,
+                      self._turns_here, self.rate)
+
+    def _restore(self, state: "_State") -> None:
+        self.answers = dict(state.answers)
+        self._history = list(state.history)
+        self._current, self._pending = state.current, state.pending
+        self._failures, self._turns_here, self.rate = state.failures, state.turns_here, state.rate
 
     # ---- intents ---------------------------------------------------------
     def _on_answer(self, heard: Heard, meaning: Interpretation) -> list[Prompt]:
@@ -296,6 +344,9 @@ class DialogManager:
             answer=answer,
         )
         self._spoken = []
+        if self._apologise and heard is not None:
+            self._apologise = False
+            self._spoken.append(SPOKE_TOO_SOON)
         if heard is None and not turn.prompt:
             return
         self.transcript.turns.append(turn)

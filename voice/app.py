@@ -45,6 +45,7 @@ class VoiceSettings:
         listen = ListenConfig(
             no_input_seconds=float(get("voice_no_input_seconds", 8.0)),
             end_silence=float(get("voice_end_silence", 0.3)),
+            patient_silence=float(get("voice_patient_silence", 1.5)),
         )
         return cls(
             model=str(get("model", "answer-model")),

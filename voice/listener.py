@@ -1,23 +1,36 @@
 """One listening turn: audio blocks in, one utterance (or "nothing heard") out.
 
-Endpointing is tuned for short answers ("yes", "not sure"): the decoder's own
-endpoint rules (conf/model.conf) are often half a second or more, so an energy
-detector also ends the turn after `end_silence` of quiet following speech once
-the decoder has some text. Timing runs on the audio clock (seconds of audio
-read), so a WAV file fed faster than real time behaves like a live microphone,
-and a lost microphone (no audio) makes the dialog wait instead of time out.
+How much quiet ends an answer depends on what was heard so far: a whole answer
+("no", "that's right") ends after `end_silence` (quick), but text that is not yet
+a whole answer ("i don't", "not", unknown speech) gets up to `patient_silence`,
+so people who pause inside an answer or speak slowly are not cut off. A caller
+that has learned more about the patient (voice.pace) passes a longer quick
+silence. The decoder's own endpoint rules (conf/model.conf, 0.5 s at the
+earliest) would cut such pauses short, so it never gets more than
+`pause_feed_seconds` of a pause. Timing runs on the audio clock (seconds of
+audio read), so a WAV file fed faster than real time behaves like a live
+microphone, and a lost microphone (no audio) makes the dialog wait instead of
+time out.
+
+Speech already going on when listening starts, or (on a source that loses
+nothing between turns, a file) starting within `continuation_seconds` of the
+previous answer's end, is the rest of the previous answer, never an answer to
+the new question: the utterance says so (`continues`) and the loop re-reads the
+previous answer with it. A file takes no time while a prompt plays, so on it
+"soon after the answer" is what "before the question ended" is on a live
+microphone.
 """
 from __future__ import annotations
 
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
 from .audio import BLOCK_SECONDS, SAMPLE_RATE, rms_dbfs
-from .recognizer import Hypothesis, Recognizer
+from .recognizer import UNK, Hypothesis, Recognizer
 from .sources import AudioSource
 
 
@@ -25,7 +38,11 @@ from .sources import AudioSource
 class ListenConfig:
     no_input_seconds: float = 8.0  # nothing said for this long: "nothing heard"
     max_utterance_seconds: float = 6.0  # cut off a long monologue after this much speech
-    end_silence: float = 0.3  # quiet after speech that ends an answer
+    end_silence: float = 0.3  # quiet after a whole answer that ends it (quick)
+    patient_silence: float = 1.5  # quiet that ends an answer not yet whole, or unknown speech
+    continuation_seconds: float = 2.0  # on a continuous source, speech this soon after an answer is its rest
+    pause_feed_seconds: float = 0.3  # the decoder gets at most this much of a pause (its endpoint is 0.5 s)
+    resume_preroll_seconds: float = 0.1  # ... plus this much of it again when speech resumes
     speech_margin_db: float = 7.0  # a block this far above the noise floor is speech (12 dB lost most answers at 5-10 dB SNR)
     min_speech_blocks: int = 2  # ... for this many blocks in a row
     read_timeout: float = 0.25  # how long one blocking read may wait
@@ -43,6 +60,10 @@ class Utterance:
     endpoint_wall: float  # time.monotonic() when the turn was ended (before the final decode)
     reason: str  # "endpoint" | "silence" | "max_length" | "no_input" | "exhausted"
     audio: bytes | None = None  # the turn's 16 kHz PCM, when asked for (keep_audio)
+    speech_start_audio: float | None = None  # audio-clock time the speech began
+    pauses: tuple[float, ...] = ()  # quiet gaps inside the answer after which speech went on (s)
+    continues: bool = False  # the speech went on from the previous answer (see module doc)
+    gap: float | None = None  # ... and the quiet between them on the patient's clock (None: unknown)
 
     @property
     def heard(self) -> bool:
@@ -54,6 +75,30 @@ class Utterance:
         if self.speech_end_audio is None or self.endpoint_audio is None:
             return 0.0
         return max(0.0, self.endpoint_audio - self.speech_end_audio)
+
+    @property
+    def speech_seconds(self) -> float:
+        """How long the patient spoke, pauses left out."""
+        if self.speech_start_audio is None or self.speech_end_audio is None:
+            return 0.0
+        return max(0.0, self.speech_end_audio - self.speech_start_audio - sum(self.pauses))
+
+    @property
+    def trailing_quiet(self) -> float:
+        """Audio read after the speech ended: where the patient's clock stands at the next turn."""
+        if self.speech_end_audio is None:
+            return self.audio_seconds
+        return max(0.0, self.audio_seconds - self.speech_end_audio)
+
+
+def ends_with_phrase(text: str, phrases: Sequence[str] | None) -> bool:
+    """True if `text` ends with a whole accepted phrase: "i don't" is on its way to "i don't know"."""
+    words = text.split()
+    if not words or words[-1] == UNK:
+        return False
+    if not phrases:
+        return True
+    return any(words[-len(p.split()):] == p.split() for p in phrases if p)
 
 
 class NoiseFloor:
@@ -86,11 +131,19 @@ class NoiseFloor:
         return ordered[len(ordered) // 10]
 
 
+class Patience(Protocol):
+    def quiet(self, text: str, whole: bool, speech_seconds: float) -> float:
+        """Seconds of quiet that end an answer heard so far as `text` (`whole`: a whole reply)."""
+
+
 @dataclass
 class _Energy:
     run: int = 0
     speech: bool = False
     last_loud: float | None = None
+
+
+MIN_PAUSE = 0.2  # quiet inside speech at least this long is a pause (words at 0.6x are <= 0.05 s apart)
 
 
 def listen(
@@ -102,19 +155,34 @@ def listen(
     wall_timeout: float | None = None,
     floor: NoiseFloor | None = None,
     keep_audio: bool = False,
+    whole: Callable[[str], bool] | None = None,
+    patience: Patience | None = None,
+    after_answer: float | None = None,
 ) -> Utterance:
     """Listen until an answer, silence, or the source runs out.
 
     `stop` lets a caller (kiosk shutdown) end the wait early; `wall_timeout`
     bounds waiting in wall-clock seconds (abandonment when the mic delivers nothing).
+    `whole(text)` says whether text is a whole reply (the dialog's reading; besides, it must
+    end in an accepted phrase); `patience` says how much quiet ends it (what the session learned
+    about the patient, voice.pace; without it `end_silence` or `patient_silence`);
+    `after_answer` is the time on the patient's clock since the previous answer ended (None:
+    no answer to continue).
     """
     recognizer.begin(phrases)
     floor = floor or NoiseFloor()
+    quick = cfg.end_silence
+    patient = max(quick, cfg.patient_silence)
     pos = 0.0  # audio clock
     rec_base = 0.0  # audio-clock time of the recognizer's last reset (its word times start there)
     energy = _Energy()
     speech_start: float | None = None
     has_text = False
+    text = ""
+    stale = True  # audio reached the decoder since `text` was read
+    pauses: list[float] = []
+    continues = False
+    gap: float | None = None
     wall_start = time.monotonic()
     block_s = 0.0
     kept: list[bytes] | None = [] if keep_audio else None
@@ -130,19 +198,23 @@ def listen(
     def audio() -> bytes | None:
         return b"".join(kept) if kept is not None else None
 
+    def utterance(hyp: Hypothesis, decided: float, why: str) -> Utterance:
+        heard = bool(hyp.text)
+        return Utterance(hyp, pos, speech_end(hyp) if heard else None, pos if heard else None, decided, why,
+                         audio(), speech_start if heard else None, tuple(pauses) if heard else (),
+                         continues and heard, gap if heard else None)
+
     def finish(why: str) -> Utterance:
         decided = time.monotonic()  # latency counts the final decode too
-        hyp = recognizer.result()
-        heard = bool(hyp.text)
-        return Utterance(hyp, pos, speech_end(hyp) if heard else None, pos if heard else None,
-                         decided, why, audio())
+        return utterance(recognizer.result(), decided, why)
 
     feeding = False  # the decoder only gets audio from just before speech onward
     preroll: deque[bytes] = deque(maxlen=max(1, int(cfg.preroll_seconds / BLOCK_SECONDS)))
+    held: deque[bytes] = deque(maxlen=max(1, int(round(cfg.resume_preroll_seconds / BLOCK_SECONDS))))
 
     def feed(block: bytes) -> bool:
-        if kept is not None:
-            kept.append(block)
+        nonlocal stale
+        stale = True
         return recognizer.accept(dither_digital_silence(block))
 
     while True:
@@ -163,11 +235,17 @@ def listen(
         loud = level > floor.value + cfg.speech_margin_db
         floor.update(level)
         if loud:
+            if energy.speech and energy.last_loud is not None and pos - block_s - energy.last_loud >= MIN_PAUSE:
+                pauses.append(round(pos - block_s - energy.last_loud, 3))
             energy.run += 1
             energy.last_loud = pos
             if energy.run >= cfg.min_speech_blocks and not energy.speech:
                 energy.speech = True
-                speech_start = pos - energy.run * block_s
+                speech_start = max(0.0, pos - energy.run * block_s)
+                if after_answer is not None:
+                    # Begun before listening did, or this soon after the last answer: its rest.
+                    gap = after_answer + speech_start if speech_start > 0 else None
+                    continues = gap is None or gap < cfg.continuation_seconds
         else:
             energy.run = 0
         if not feeding:
@@ -182,24 +260,46 @@ def listen(
             rec_base = pos - len(preroll) * block_s
             fired = False
             for block in preroll:
+                if kept is not None:
+                    kept.append(block)
                 fired = feed(block) or fired
             preroll.clear()
         else:
-            fired = feed(pcm)
+            if kept is not None:
+                kept.append(pcm)
+            if loud:  # speech again after a pause: the decoder hears the pause's last moment too
+                fired = False
+                for block in held:
+                    fired = feed(block) or fired
+                held.clear()
+                fired = feed(pcm) or fired
+            elif pos - (energy.last_loud or pos) > cfg.pause_feed_seconds + block_s / 2:
+                held.append(pcm)  # a long pause would trip the decoder's own endpoint
+                fired = False
+            else:
+                fired = feed(pcm)
         if fired:
             decided = time.monotonic()
             hyp = recognizer.result()
             if hyp.text:
-                return Utterance(hyp, pos, speech_end(hyp), pos, decided, "endpoint", audio())
+                return utterance(hyp, decided, "endpoint")
             fired_on_noise = True
         else:
             fired_on_noise = False
         if energy.speech and not fired_on_noise:
-            if not has_text and int(round(pos / block_s)) % 2 == 0:
-                has_text = bool(recognizer.partial())
             quiet_for = pos - (energy.last_loud or pos)
-            if has_text and quiet_for >= cfg.end_silence:
-                return finish("silence")
+            if stale and ((not has_text and int(round(pos / block_s)) % 2 == 0) or quiet_for >= quick):
+                text, stale = recognizer.partial(), False
+                has_text = bool(text)
+            if has_text and quiet_for >= min(quick, patient):
+                whole_now = ends_with_phrase(text, phrases) and (whole is None or whole(text))
+                if patience is not None:
+                    spoken = (energy.last_loud or pos) - (speech_start or 0.0) - sum(pauses)
+                    need = patience.quiet(text, whole_now, spoken)
+                else:
+                    need = quick if whole_now else patient
+                if quiet_for >= need:
+                    return finish("silence")
             if speech_start is not None and pos - speech_start >= cfg.max_utterance_seconds:
                 return finish("max_length")
             if has_text or quiet_for < max(1.0, cfg.end_silence * 3):
@@ -213,7 +313,10 @@ def listen(
             kept.clear()
         energy = _Energy()
         speech_start = None
-        has_text = False
+        has_text, text, stale = False, "", True
+        pauses.clear()
+        held.clear()
+        continues, gap = False, None
         feeding = False
         if pos >= cfg.no_input_seconds:
             return finish("no_input")

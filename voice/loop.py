@@ -4,6 +4,11 @@ Half duplex: the source is paused while prompts play and resumed (queue flushed,
 guard interval) afterwards, and every turn starts with a reset recognizer, so
 the skill never hears itself. The dialog itself (what to ask, what an answer
 means) is `dialog.DialogManager`; this module only moves audio and text.
+
+Each session has a `Pace` (voice.pace): how much quiet ends this patient's
+answers. Speech that turns out to be the rest of the previous answer
+(`Utterance.continues`) goes to `DialogManager.amend`, which reads the whole
+answer again for the previous question: it never answers the new one.
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 from .listener import ListenConfig, NoiseFloor, Utterance, listen
+from .pace import Pace
 from .recognizer import Recognizer, contains_phrase
 from .sources import AudioSource
 from .speaker import Speaker, Spoken
@@ -96,6 +102,18 @@ def speech_phrases(vocabulary: Any, intents: Iterable[str], runtime_grammar: boo
     return sorted(p for p in phrases if all(len(w) > 1 and w.replace("'", "").isalpha() for w in p.split()))
 
 
+def whole_reply(vocabulary: Any) -> Callable[[str], bool] | None:
+    """Text -> True if the dialog reads it as a reply (an answer or a command), not yet or never
+    one otherwise ("not", "um", "[unk]"): such text gets the listener's longer patience."""
+    try:
+        from dialog import NOT_UNDERSTOOD, NOTHING_HEARD, Interpreter  # noqa: PLC0415
+
+        interpreter = Interpreter(vocabulary)
+    except (ImportError, AttributeError, TypeError, ValueError):
+        return None
+    return lambda text: interpreter(text).intent not in (NOTHING_HEARD, NOT_UNDERSTOOD)
+
+
 class SpeechLoop:
     """Runs voice sessions over one source, one recognizer, one speaker."""
 
@@ -110,6 +128,7 @@ class SpeechLoop:
         config: LoopConfig = LoopConfig(),
         heard_type: Any = None,
         on_heard: Callable[[Utterance], None] | None = None,
+        whole: Callable[[str], bool] | None = None,
     ):
         self.source = source
         self.recognizer = recognizer
@@ -127,6 +146,9 @@ class SpeechLoop:
 
             heard_type = Heard
         self._heard = heard_type
+        self.whole = whole or whole_reply(vocabulary)
+        self.pace = self.new_pace()
+        self._after_answer: float | None = None  # patient-clock seconds since the last answer ended
 
     # -- pieces -----------------------------------------------------------
     def speech_end_of(self, utt: Utterance) -> float | None:
@@ -142,13 +164,27 @@ class SpeechLoop:
         finally:
             self.source.resume()
 
+    def new_pace(self) -> Pace:
+        cfg = self.config.listen
+        return Pace(quick=cfg.end_silence, longest=max(cfg.end_silence, cfg.patient_silence))
+
     def hear(self, intents: Iterable[str], wall_timeout: float | None = None,
-             listen_cfg: ListenConfig | None = None) -> Utterance:
+             listen_cfg: ListenConfig | None = None, answering: bool = True) -> Utterance:
+        """One turn. `answering`: a reply in a session (the session's pace, and speech may be the
+        rest of the last answer); idle listening for a start phrase is neither."""
         phrases = speech_phrases(self.vocabulary, intents, self.runtime_grammar)
+        after = self._after_answer if answering else None
+        if after is not None and not getattr(self.source, "continuous", False):
+            after = float("inf")  # the patient heard the prompt end: only speech already going on continues
         utt = listen(self.source, self.recognizer, phrases, listen_cfg or self.config.listen,
                      stop=self.stop_event.is_set, wall_timeout=wall_timeout, floor=self.floor,
-                     keep_audio=self.keep_audio)
-        log.info("heard %r (%s, confidence %s)", utt.hypothesis.text, utt.reason, utt.hypothesis.confidence)
+                     keep_audio=self.keep_audio, whole=self.whole, patience=self.pace if answering else None,
+                     after_answer=after)
+        if answering:
+            self._after_answer = utt.trailing_quiet if utt.heard else None
+            self.pace.heard(utt)
+        log.info("heard %r (%s, confidence %s%s)", utt.hypothesis.text, utt.reason, utt.hypothesis.confidence,
+                 ", the rest of the last answer" if utt.continues else "")
         if self.on_heard is not None:
             self.on_heard(utt)
         return utt
@@ -158,6 +194,8 @@ class SpeechLoop:
         """One patient, from greeting to result (or abandonment)."""
         started = time.monotonic()
         dm = self.make_dialog()
+        self.pace = self.new_pace()
+        self._after_answer = None
         prompts = dm.start()
         report = SessionReport({}, None, None, False, started_wall=started)
         silent_since = time.monotonic()
@@ -190,7 +228,11 @@ class SpeechLoop:
                 pending = None
                 continue
             pending = utt if utt.heard else None
-            prompts = dm.handle(self._heard(text=utt.hypothesis.text, confidence=utt.hypothesis.confidence))
+            heard = self._heard(text=utt.hypothesis.text, confidence=utt.hypothesis.confidence)
+            amend = getattr(dm, "amend", None)
+            prompts = amend(heard) if utt.continues and callable(amend) else dm.handle(heard)
+            if getattr(dm, "rate", 1.0) < 1.0:
+                self.pace.asked_slower()
         record = dm.transcript.to_dict()
         report.transcript = record
         report.outcome = record.get("outcome")
@@ -213,10 +255,13 @@ class SpeechLoop:
     def wait_for_start(self) -> Utterance | None:
         """Idle: listen until a start phrase ("start", "hello", ...). None if stopped."""
         start_phrases = speech_phrases(self.vocabulary, ("start",), self.runtime_grammar)
-        idle_cfg = ListenConfig(**{**self.config.listen.__dict__, "no_input_seconds": 30.0})
+        # Waiting-room chatter is not held on to: a start phrase said just after it must not join it.
+        quick = self.config.listen.end_silence
+        idle_cfg = ListenConfig(**{**self.config.listen.__dict__, "no_input_seconds": 30.0, "patient_silence": quick})
         while not self.stop_event.is_set():
             log.info("listening for a start phrase")
-            utt = self.hear(("start",), wall_timeout=30.0 if self.source.realtime else None, listen_cfg=idle_cfg)
+            utt = self.hear(("start",), wall_timeout=30.0 if self.source.realtime else None, listen_cfg=idle_cfg,
+                            answering=False)
             if utt.heard and contains_phrase(utt.hypothesis.text, start_phrases):
                 return utt
             if utt.reason == "exhausted":

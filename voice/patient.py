@@ -24,15 +24,41 @@ def speech_end(samples: np.ndarray, rate: int = SAMPLE_RATE, threshold: float = 
     return float(loud[-1] + 1) / rate if len(loud) else 0.0
 
 
+PAUSE_MARK = "..."  # "no ... not really": the parts are said with a pause between them
+
+
+def speech_start(samples: np.ndarray, threshold: float = 0.02) -> int:
+    """Index of the first sample louder than `threshold` x peak."""
+    x = np.abs(samples.astype(np.float64))
+    loud = np.nonzero(x > threshold * (x.max() or 1.0))[0]
+    return int(loud[0]) if len(loud) else 0
+
+
+def spoken(synth: EspeakSynth, text: str, rate: float = 1.0, pause: float = 0.8) -> np.ndarray:
+    """`text` at 16 kHz, at `rate` x the synthesiser's speed. Parts separated by "..." are said with
+    `pause` seconds of silence between the end of one and the start of the next (the synthesiser's
+    own leading and trailing silence trimmed), as someone who stops to think inside an answer."""
+    parts = [t.strip() for t in text.split(PAUSE_MARK) if t.strip()]
+    if len(parts) <= 1:
+        return synth.synth(text, rate).to_rate(SAMPLE_RATE).samples.astype(np.float64)
+    out: list[np.ndarray] = []
+    for i, part in enumerate(parts):
+        x = synth.synth(part, rate).to_rate(SAMPLE_RATE).samples.astype(np.float64)
+        first, last = speech_start(x), int(round(speech_end(x) * SAMPLE_RATE))
+        x = x[first if i else 0:last if i < len(parts) - 1 else len(x)]
+        out += [x, np.zeros(int(round(pause * SAMPLE_RATE)))] if i < len(parts) - 1 else [x]
+    return np.concatenate(out)
+
+
 def patient_clip(synth: EspeakSynth, text: str, snr_db: float = 30.0, seed: int = 0,
-                 lead_in: float = 0.3, tail: float = 0.8) -> Clip:
-    """`text` spoken at 16 kHz with room noise around and under it."""
-    return _patient_clip(synth, text, snr_db, seed, lead_in, tail)[0]
+                 lead_in: float = 0.3, tail: float = 0.8, rate: float = 1.0, pause: float = 0.8) -> Clip:
+    """`text` spoken at 16 kHz with room noise around and under it ("..." marks a pause inside it)."""
+    return _patient_clip(synth, text, snr_db, seed, lead_in, tail, rate, pause)[0]
 
 
 def _patient_clip(synth: EspeakSynth, text: str, snr_db: float, seed: int, lead_in: float,
-                  tail: float) -> tuple[Clip, float]:
-    speech = synth.synth(text).to_rate(SAMPLE_RATE).samples.astype(np.float64)
+                  tail: float, rate: float = 1.0, pause: float = 0.8) -> tuple[Clip, float]:
+    speech = spoken(synth, text, rate, pause)
     end = lead_in + speech_end(speech)
     voiced = speech[np.abs(speech) > 0.02 * (np.abs(speech).max() or 1)]
     rms = float(np.sqrt(np.mean(np.square(voiced)))) if len(voiced) else 1000.0
@@ -42,13 +68,22 @@ def _patient_clip(synth: EspeakSynth, text: str, snr_db: float, seed: int, lead_
     return Clip(np.clip(np.round(x), -32768, 32767).astype(np.int16), SAMPLE_RATE), end
 
 
-def conversation_wav(path: str | Path, answers: Sequence[str], voice: str = PATIENT_VOICE,
-                     snr_db: float = 30.0, gap: float = 1.0, seed: int = 0) -> Path:
-    """A WAV of answers separated by `gap` seconds of noise: input for `run --audio-in`."""
+def conversation_clip(answers: Sequence[str], voice: str = PATIENT_VOICE, snr_db: float = 30.0, gap: float = 2.5,
+                      seed: int = 0, rate: float = 1.0, pause: float = 0.8) -> Clip:
+    """Answers separated by `gap` seconds of noise, as one recording. The gap stands for the
+    question asked in between: on a file, speech sooner than 2 s after an answer is its rest
+    (voice.listener), so answers closer together would be read as one."""
     synth = EspeakSynth(voice)
-    parts = [patient_clip(synth, a, snr_db, seed + i, lead_in=0.3, tail=gap).samples
+    parts = [patient_clip(synth, a, snr_db, seed + i, lead_in=0.3, tail=gap, rate=rate, pause=pause).samples
              for i, a in enumerate(answers)]
-    return write_wav(path, Clip(np.concatenate(parts) if parts else np.zeros(1600, np.int16), SAMPLE_RATE))
+    return Clip(np.concatenate(parts) if parts else np.zeros(1600, np.int16), SAMPLE_RATE)
+
+
+def conversation_wav(path: str | Path, answers: Sequence[str], voice: str = PATIENT_VOICE,
+                     snr_db: float = 30.0, gap: float = 2.5, seed: int = 0, rate: float = 1.0,
+                     pause: float = 0.8) -> Path:
+    """`conversation_clip` as a WAV: input for `run --audio-in`."""
+    return write_wav(path, conversation_clip(answers, voice, snr_db, gap, seed, rate, pause))
 
 
 class ScriptedPatientSource:
@@ -56,17 +91,26 @@ class ScriptedPatientSource:
 
     `next_line()` is asked after every prompt (it can look at the dialog's current
     question) and may return several lines (said one after the other); None means the patient says nothing, and the source reports
-    itself exhausted for that turn, which the loop treats as silence.
+    itself exhausted for that turn, which the loop treats as silence. `rate` slows the patient's
+    speech down; "..." in a line is a pause of `pause` seconds. This patient waits for each
+    question to end before answering, so what is left of a line when the next prompt starts is
+    dropped, as a live microphone, deaf while the kiosk speaks, would lose it: `cut` counts those
+    lines (the kiosk started talking while the patient still had more to say).
     """
 
     realtime = False
+    continuous = False  # each line is said after the prompt has ended; the rest of the last one is lost
 
     def __init__(self, next_line: Callable[[], str | Sequence[str] | None], voice: str = PATIENT_VOICE,
                  snr_db: float = 30.0, synth: EspeakSynth | None = None,
-                 on_say: Callable[[str], None] | None = None, endless_noise: bool = False):
+                 on_say: Callable[[str], None] | None = None, endless_noise: bool = False,
+                 rate: float = 1.0, pause: float = 0.8):
         self.synth = synth or EspeakSynth(voice)
         self.next_line = next_line
         self.snr_db = snr_db
+        self.rate = rate
+        self.pause_seconds = pause
+        self.cut = 0
         self.on_say = on_say
         self.endless_noise = endless_noise  # after its line, room noise forever (a patient who walked away)
         self._noise = np.random.default_rng(7).normal(0, 30, int(BLOCK_SECONDS * SAMPLE_RATE)).astype("<i2").tobytes()
@@ -92,6 +136,8 @@ class ScriptedPatientSource:
 
     def resume(self) -> None:
         self._listening = True
+        if self.last_speech_end is not None and self._pos / 2 / SAMPLE_RATE < self.last_speech_end - BLOCK_SECONDS:
+            self.cut += 1
         said = self.next_line()
         lines = [said] if isinstance(said, str) else list(said or [])
         self._pos = 0
@@ -103,7 +149,7 @@ class ScriptedPatientSource:
             cached = self._cache.get(line)
             if cached is None:
                 cached = self._cache[line] = _patient_clip(self.synth, line, self.snr_db, len(self._cache),
-                                                           0.3, 0.8)
+                                                           0.3, 0.8, self.rate, self.pause_seconds)
             clip, end = cached
             self._pcm += clip.pcm()
             self.last_speech_end = offset + end

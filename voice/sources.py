@@ -53,6 +53,13 @@ class AudioSource(Protocol):
     def realtime(self) -> bool:
         """True for a live device (waiting is meaningful), False for a file."""
 
+    @property
+    def continuous(self) -> bool:
+        """True if nothing the patient says is lost between turns (a file waits while prompts play),
+        so speech soon after an answer may be its rest; False if audio during prompts is lost (a live
+        microphone is deaf while the kiosk speaks), so only speech already going on when listening
+        resumes can be."""
+
 
 @dataclass
 class SourceStats:
@@ -75,6 +82,7 @@ class WavFileSource:
     """
 
     realtime = False
+    continuous = True  # the file waits while prompts play: nothing the patient said is skipped
 
     def __init__(self, path: str | Path, block_seconds: float = BLOCK_SECONDS, tail_silence: float = 0.0):
         clip = read_wav(path).to_rate(SAMPLE_RATE)
@@ -194,6 +202,7 @@ class MicrophoneSource:
     """
 
     realtime = True
+    continuous = False  # deaf while prompts play
 
     def __init__(
         self,
