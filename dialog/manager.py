@@ -321,9 +321,10 @@ class DialogManager:
         # A contraindication already heard is always passed on, even if the patient stopped.
         if complete or self.result.outcome is Outcome.SEE_DOCTOR_FIRST:
             out.append(self._p("result", self.result.say))
-        if self.staff_told:
-            out.append(self._p("info", told.notice))
-        out.append(self._p("goodbye", self.q.script.goodbye))
+        # The notice rides with goodbye, so the prompts keep their number (the voice loop's
+        # abandon path says only the last two).
+        goodbye = f"{told.notice} {self.q.script.goodbye}" if self.staff_told else self.q.script.goodbye
+        out.append(self._p("goodbye", goodbye))
         self._record(None, None, None)  # the closing words, with no reply expected
         return out
 

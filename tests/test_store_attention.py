@@ -285,3 +285,23 @@ def test_kiosk_recording_wires_the_claim_and_stores_what_was_said(tmp_path, monk
     (item,) = list_attention(store)
     rec = store.get_session(item.id)
     assert q.staff_told.notice in rec["turns"][-1]["prompt"] and item.reason == "unsure about a safety question"
+
+
+def test_told_wording_keeps_the_number_and_kinds_of_closing_prompts():
+    """The voice loop's abandon path says only the last two prompts: the result must stay among them."""
+    from dialog import DialogManager, Heard
+    from rules import load_questionnaire
+    q = load_questionnaire()
+    for answers in (["no"] * 5 + ["yes"], ["yes", "stop"], ["stop"], [""] * 3):
+        ends = []
+        for on_end in (None, lambda t: True):
+            dm = DialogManager(q, on_end=on_end)
+            dm.start()
+            for a in answers:
+                last = dm.handle(Heard(a))
+            ends.append(last)
+        plain, told = ends
+        assert [p.kind for p in plain] == [p.kind for p in told], answers
+        assert q.staff_told.notice in told[-1].text and q.staff_told.notice not in " ".join(p.text for p in plain)
+        if any(p.kind == "result" for p in plain):
+            assert told[-2].kind == "result"
