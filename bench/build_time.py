@@ -3,7 +3,7 @@
 The issue asks for a recipe that rebuilds the model from nothing in under an hour on 2 cores, and
 that holds or fails by the CPU: on a 2-core EPYC with AVX512-BF16 recipe 9 took ~60 minutes, on
 one without AVX-512 the same synthesis ran 2.6x slower and a training batch 2.5x slower
-(models/README.md, finding 31). This benchmark tells in a few minutes, before an hour is spent:
+(docs/model-findings.md, finding 31). This benchmark tells in a few minutes, before an hour is spent:
 
 * synthesis + augmentation + features: the first jobs of each engine in the recipe's own plan
   (its real texts and voices), timed one at a time, scaled by that engine's share of the plan and

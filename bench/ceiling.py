@@ -6,7 +6,7 @@ copy of them that has no `[unk]` path (the same phrases, fillers, groups and cos
 utterance must come out as some phrase. The copy's accuracy is the ceiling: no tuning of the
 `[unk]` costs and no rejection rule can hear more phrases right than the network does when nothing
 can be rejected (the prior scale, baked into am/final.mdl, is kept). If a goal is above the
-ceiling, only a better network reaches it (models/README.md, finding 54). Prints a table per
+ceiling, only a better network reaches it (docs/model-findings.md, finding 54). Prints a table per
 condition and per engine; JSON in bench/results/ceiling.json.
 Needs the training extra (`kaldifst` writes the graphs): `sh install.sh --dev`. ~8 minutes on 2 cores.
 """

@@ -13,7 +13,7 @@ what a patient meets. The yes and no answers are then set against the figures Wh
 Run:  python -m bench.human_speech --out /tmp/human-speech     (once)
       python -m bench.human_accuracy --speech /tmp/human-speech [--model DIR] [--as-product]
 Prints a table (per phrase, per source, per intent, overall) and writes
-bench/results/human_accuracy.json. Compare builds per intent (models/README.md,
+bench/results/human_accuracy.json. Compare builds per intent (docs/model-findings.md,
 finding 36): one speaker's word can move the total by ten answers, while what
 matters most here is yes and no answers understood, other speech taken for "no",
 and yes<->no swaps.
@@ -62,7 +62,7 @@ def product_turns(model: Path, paths: list[Path]) -> list[str]:
 
 def speaker_group(speaker: str) -> str:
     """Where a speaker id comes from ("hedgewars-Pirate" -> "hedgewars"): a source's acted or
-    processed voices miss together, and a total hides it (models/README.md, finding 43)."""
+    processed voices miss together, and a total hides it (docs/model-findings.md, finding 43)."""
     return speaker.split("-", 1)[0] or "unknown"
 
 

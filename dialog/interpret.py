@@ -70,7 +70,7 @@ class Interpreter:
         if "stop" in intents:
             # A wish to stop is honoured, unless an answer comes with it: from speech, "stop no" or
             # "quit yes" is far more often a hesitation the recogniser misheard than a wish to stop
-            # (models/README.md, finding 46), and ending the session would lose the screening. Asked
+            # (docs/model-findings.md, finding 46), and ending the session would lose the screening. Asked
             # again, a patient who means stop says it again.
             if answers:
                 return Interpretation(NOT_UNDERSTOOD, confidence, phrases, "stop together with an answer")

@@ -61,7 +61,7 @@ class Recipe:
     runs_in_groups: bool = False       # GraphCosts.runs_in_groups: no "yes again", only "yes, sure" or "stop, stop"
     # the courtesies (fillers.yaml's `after` words: "thank you", "please") get word units of their own,
     # as the vocabulary has, instead of the garbage loop's generic phones: the free garbage loop beats
-    # a courtesy spelled in its own phones, so "no thank you" came out [unk] (models/README.md, finding 51)
+    # a courtesy spelled in its own phones, so "no thank you" came out [unk] (docs/model-findings.md, finding 51)
     courtesy_units: bool = False
     dev_competing: bool = False        # a quarter of the development set has other people talking (10 dB)
 
@@ -72,16 +72,16 @@ class Recipe:
 # fillers (MmiConfig.filler_cost). "no thank you" went from never understood to 27% of held-out clips
 # (41% at 10 dB), wrapped answers from 52% to 68%, phrases at 10 dB from 77.1% to 79.9%; people's
 # answers 132 of 193 (134) and their other speech rejected 98.2% (97.5%); unknown words in noise
-# are rejected a little less (94.9% at 10 dB, 96.4%): models/README.md, finding 52.
+# are rejected a little less (94.9% at 10 dB, 96.4%): docs/model-findings.md, finding 52.
 # Recipe 12 is recipe 11 with graphs in which a run of phrases keeps to the answers (yes, no, unsure
 # and the corrections) or to one command's phrases (runs_in_groups): "yesterday" can no longer come
 # out as "yes again", which the dialog took for a yes. The same network; the re-tune chose recipe
 # 11's point again. Unknown speech taken as "yes" falls from 25 to 14 of 3,080 synthetic clips and
-# from 12 to 9 of people's 1,613; models/README.md, finding 47.
+# from 12 to 9 of people's 1,613; docs/model-findings.md, finding 47.
 # Recipe 11 is recipe 10 with graphs that let one hesitation precede an answer and one courtesy
 # follow it (models/build/fillers.yaml, at filler_cost 8): the same network, trained the same way, so
 # only the graphs and their tuning differ. "um, yes" / "well, no" went from being re-asked or heard
-# as other phrases ("uh, no" as "stop no") to being understood: models/README.md, finding 45.
+# as other phrases ("uh, no" as "stop no") to being understood: docs/model-findings.md, finding 45.
 # Recipe 10 is recipe 9's data with 40% of the Kokoro texts spoken by Kokoro's non-English voices
 # (accented English), then one epoch of discriminative training (best paths, boost 8) that also
 # separates yes, no and unsure from each other (MmiConfig.separate), tuned on a wider grid at a
@@ -92,7 +92,7 @@ class Recipe:
 # `confidence` calibrates answers against the garbage-only graph (finding 18). Against recipe 9,
 # recipe 10 understands 133 of 193 real people's answers (120), rejects 97.5% of their other speech
 # (97.4%) and accepts 3 yes<->no swaps of 1,508 synthetic safety answers, all at 5 dB (4, two of them
-# at 10-20 dB): models/README.md, findings 38-39. At floor 0.95 the same network accepted more but
+# at 10-20 dB): docs/model-findings.md, findings 38-39. At floor 0.95 the same network accepted more but
 # rejected less than the goal allows (finding 38). Trained in float32 as shipped: bfloat16
 # (TrainConfig.bf16) trains the same curve in half the time on a CPU with native bfloat16 but is a
 # different build (finding 27), so the recipe that reproduces the shipped model keeps it off.
@@ -364,7 +364,7 @@ def choose(results: list[dict], floor: float) -> dict:
 
 # Share of right development answers whose confidence falls below the product's read-back
 # threshold: on a safety question those are read back ("I heard no ... Is that right?"). On the
-# held-out voices (models/README.md, finding 18) recipe 8 read back 13% of right answers, about
+# held-out voices (docs/model-findings.md, finding 18) recipe 8 read back 13% of right answers, about
 # half of the unknown words taken for answers, and 2 of 7 yes<->no swaps; recipe 9 reads back 10%
 # of right answers and 1 of 3 swaps; recipe 10 reads back 17% of right answers and 3 of 6 swaps.
 READ_BACK_SHARE = 0.05

@@ -86,7 +86,7 @@ class DataPlan:
 
 
 # Cries and exclamations a patient may make that no phrase means: people's other speech heard as a
-# phrase included Hedgewars' "ouch" taken for "sure" (models/README.md, finding 48). "oh" is a
+# phrase included Hedgewars' "ouch" taken for "sure" (docs/model-findings.md, finding 48). "oh" is a
 # hesitation of fillers.yaml, and festival spells "ow" as "oh", so neither is here.
 INTERJECTIONS = ("ouch", "oops", "whoa", "wow", "hey", "huh", "aha", "yikes", "phew", "ugh", "argh", "ahem",
                  "shh", "hmph", "ooh")

@@ -2,7 +2,7 @@
 
 Frame cross-entropy teaches each 30 ms frame its unit, but the product decides per utterance: the
 best path through the phrase loop against the best path through the `[unk]` garbage loop
-(`graph.build_hclg` with `unk_with_phrases` false). Finding 26 (models/README.md) showed that this
+(`graph.build_hclg` with `unk_with_phrases` false). Finding 26 (docs/model-findings.md) showed that this
 decision, not the choice of phrase, is where recipe 9 loses answers: a phrases-only decode is right
 97% of the time, the full graph 89.5%. This module scores whole utterances on the same two loops
 that libvosk searches, as differentiable forward sums over the network's pseudo-log-likelihoods

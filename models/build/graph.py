@@ -30,7 +30,7 @@ said twice ("no no") can still be heard, or heard once, which means the same.
 Groups (`runs_in_groups`, `Vocabulary.phrase_groups`) narrow the runs further: a run keeps to the
 group of its first phrase, the answers and corrections together, each command apart. The dialog
 ignores a command said with an answer, so "yes again" only ever meant yes, and it was the path by
-which "yesterday" became one (models/README.md, finding 47).
+which "yesterday" became one (docs/model-findings.md, finding 47).
 """
 from __future__ import annotations
 

@@ -176,7 +176,8 @@ def model_conf_text(beam: float = 11.0, lattice_beam: float = 0.5, max_active: i
                     silence_phone: int = 1) -> str:
     """libvosk's decoder options. A wider lattice beam would give the n-best (and so the dialog's
     confidence) real competitors: at 2.0 half of a test build's yes<->no swaps scored below 0.9, but
-    some utterances then took 2x real time to decode (lattice determinisation); see models/README."""
+    some utterances then took 2x real time to decode (lattice determinisation);
+    see docs/model-findings.md, finding 13."""
     return (f"--min-active=100\n--max-active={max_active}\n--beam={beam}\n--lattice-beam={lattice_beam}\n"
             "--acoustic-scale=1.0\n--frame-subsampling-factor=3\n"
             f"--endpoint.silence-phones={silence_phone}\n"
