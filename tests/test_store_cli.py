@@ -142,3 +142,31 @@ def test_text_session_is_stored_turn_by_turn_and_a_broken_store_does_not_stop_it
                          env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and run.stdout.strip()                  # the patient still got a result
     assert "transcript not saved" in run.stderr and str(blocker) in run.stderr
+
+
+def test_attention_list_and_acknowledge_from_the_command_line(env, capsys):
+    store, old, new = env
+    calm = add_session(store, outcome="likely_to_help")
+    assert main(["transcripts", "list", "--attention"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["ID", "FLAGGED", "OUTCOME", "WHY"]
+    assert [line.split()[0] for line in out[1:]] == [new[:8], old[:8]]        # see a doctor first, first
+    assert calm[:8] not in "\n".join(out)
+    main(["transcripts", "list", "--attention", "--outcome", "ask_staff"])
+    assert new[:8] not in capsys.readouterr().out
+    with pytest.raises(SystemExit):                                            # --by is required
+        main(["transcripts", "ack", new[:6]])
+    capsys.readouterr()
+    assert main(["transcripts", "ack", new[:6], "--by", "Ann Lee"]) == 0
+    assert f"Session {new[:8]} acknowledged by Ann Lee" in capsys.readouterr().out
+    assert main(["transcripts", "ack", new[:6], "--by", "Bob"]) == 2
+    assert "already acknowledged by Ann Lee" in capsys.readouterr().err
+    assert main(["transcripts", "ack", calm[:6], "--by", "Bob"]) == 2
+    assert "not flagged" in capsys.readouterr().err
+    main(["transcripts", "list", "--attention"])
+    out = capsys.readouterr().out
+    assert new[:8] not in out and old[:8] in out
+    main(["transcripts", "show", new[:6]])
+    assert "acknowledged by Ann Lee" in capsys.readouterr().out
+    entry = [e for e in store.audit_log() if e["action"] == "acknowledge"]
+    assert len(entry) == 1 and entry[0]["actor"].startswith("cli:") and entry[0]["detail"] == "by Ann Lee"
