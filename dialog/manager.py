@@ -13,7 +13,8 @@ from typing import Callable
 
 from rules import Evaluation, Outcome, Questionnaire, evaluate, next_question
 
-from .interpret import NOTHING_HEARD, Interpretation, Interpreter, default_interpreter
+from .interpret import (NOT_UNDERSTOOD, NOTHING_HEARD, UNKNOWN_TOKEN, Interpretation, Interpreter,
+                        default_interpreter, tokenize)
 from .transcript import Transcript, Turn, iso, utc_now
 from .vocabulary import ANSWER_INTENTS, COMMAND_INTENTS
 
@@ -139,12 +140,15 @@ class DialogManager:
 
     def handle(self, heard: Heard) -> list[Prompt]:
         """Feed one reply; returns what to say next. After the end, returns []."""
+        return self._handle(heard, None)
+
+    def _handle(self, heard: Heard, meaning: Interpretation | None) -> list[Prompt]:
         if not self._started:
             raise RuntimeError("call start() before handle()")
         if self.finished:
             return []
         self._before = (heard, self._state())
-        meaning = self.interpret(heard.text, heard.confidence)
+        meaning = meaning or self.interpret(heard.text, heard.confidence)
         self._turns_here += 1
         if len(self.transcript.turns) + 1 >= self._max_turns or self._turns_here > MAX_TURNS_PER_QUESTION:
             self._record(heard, meaning, None)
@@ -160,17 +164,27 @@ class DialogManager:
         """The patient went on speaking after their last reply was taken ("no ... not really",
         "yes ... I mean no"): read all of it as that reply instead, so the rest of an answer never
         answers the next question. The dialog goes back to where the reply found it and handles
-        the joined reply there (confidence: the lower of the two); the transcript keeps both turns."""
+        the joined reply there (confidence: the lower of the two); the transcript keeps both turns.
+        If either part is unknown speech alone, the whole is not understood: the speech model
+        never mixes unknown words with answers in one utterance, so "[unk]" + "i think so" may
+        have been "i don't ... think so", and is asked again rather than read as yes."""
         if not self._started:
             raise RuntimeError("call start() before amend()")
         if self._before is None or self.finished:
             return self.handle(more)
         last, state = self._before
         joined = Heard(" ".join(t for t in (last.text, more.text) if t), _lower(last.confidence, more.confidence))
+        meaning = None
+        if any(self._unknown_only(part) for part in (last, more)):
+            meaning = Interpretation(NOT_UNDERSTOOD, joined.confidence, (), "part of a paused answer was unknown")
         self._restore(state)
         self._apologise = True  # said first after the joined reply, so the transcript has it in order
-        out = self.handle(joined)
+        out = self._handle(joined, meaning)
         return [Prompt("info", SPOKE_TOO_SOON, None, self.rate)] + out
+
+    def _unknown_only(self, heard: Heard) -> bool:
+        tokens = tokenize(heard.text or "")
+        return bool(tokens) and all(t == UNKNOWN_TOKEN for t in tokens)
 
     def _state(self) -> "_State":
         return _State(dict(self.answers), list(self._history), self._current, self._pending, self._failures,

@@ -39,6 +39,9 @@ TABLE = [
     ("", NOTHING_HEARD), ("   ", NOTHING_HEARD), (None, NOTHING_HEARD), ("[unk]", NOT_UNDERSTOOD),
     ("um", NOT_UNDERSTOOD), ("the weather is nice", NOT_UNDERSTOOD), ("banana", NOT_UNDERSTOOD),
     ("[unk] yes", "yes"),
+    # in their own words (issue 32; typed only: the built-in model has no words for them)
+    ("I think not", "no"), ("I agree", "yes"), ("that's correct", "yes"), ("I don't agree", "no"),
+    ("no I think not", "no"), ("yes I agree", "yes"),
 ]
 
 

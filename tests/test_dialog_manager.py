@@ -253,3 +253,61 @@ def test_transcript_write_is_atomic_and_private(q, tmp_path):
     assert json.loads(path.read_text())["ended_by"] == "stop"
     assert (path.stat().st_mode & 0o777) == 0o600
     assert [p.name for p in path.parent.iterdir()] == ["t.json"]
+
+
+# -- the rest of an answer (issue 32): amend reads it with the answer it belongs to ---------------
+
+def test_the_rest_of_an_answer_is_read_with_it_never_as_the_next_answer(q):
+    dm = DialogManager(q, confidence_threshold=0.6)
+    dm.start()
+    first = dm.listening_for
+    dm.handle(Heard("no", 0.95))
+    second = dm.listening_for
+    out = dm.amend(Heard("i mean yes", 0.9))
+    assert out[0].text == "Sorry, I spoke too soon."
+    assert dm.answers == {first: "yes"} and second not in dm.answers
+    dm = DialogManager(q, confidence_threshold=0.6)  # a doubtful rest makes the joined answer doubtful
+    dm.start()
+    dm.handle(Heard("no", 0.95))
+    dm.amend(Heard("i mean yes", 0.3))
+    assert dm.answers == {} and dm.confirming and dm.pending_answer == "yes"
+
+
+def test_amend_keeps_both_turns_and_the_apology_in_order(q):
+    dm = DialogManager(q, confidence_threshold=0.0)
+    dm.start()
+    first = dm.listening_for
+    dm.handle(Heard("no", 0.9))
+    second = dm.listening_for
+    out = dm.amend(Heard("not really", 0.8))
+    assert dm.answers == {first: "no"} and dm.listening_for == second
+    assert [p.kind for p in out] == ["info", "question"] and out[1].question_id == second
+    dm.handle(Heard("yes", 0.9))
+    turns = dm.transcript.turns
+    assert [(t.question_id, t.heard, t.answer) for t in turns] == [
+        (first, "no", "no"), (first, "no not really", "no"), (second, "yes", "yes")]
+    assert turns[2].prompt.startswith("Sorry, I spoke too soon. ")
+    assert turns[1].confidence == 0.8  # the lower of the two parts
+
+
+def test_an_unknown_part_makes_a_paused_answer_not_understood(q):
+    """The speech model never mixes unknown speech with answers: "[unk]" + "i think so" may have
+    been "i don't ... think so", so it is asked again, never read as yes."""
+    for parts in (("[unk] [unk]", "i think so"), ("no", "[unk]")):
+        dm = DialogManager(q, confidence_threshold=0.0)
+        dm.start()
+        first = dm.listening_for
+        dm.handle(Heard(parts[0], 0.9))
+        dm.amend(Heard(parts[1], 0.9))
+        assert dm.answers == {} and dm.listening_for == first, parts
+        assert dm.transcript.turns[-1].interpretation == "not_understood"
+
+
+def test_amend_after_the_end_or_before_any_reply_is_an_ordinary_reply(q):
+    dm = DialogManager(q)
+    dm.start()
+    first = dm.listening_for
+    assert dm.amend(Heard("no", 0.9)) and dm.answers == {first: "no"}
+    dm = DialogManager(q)
+    feed(dm, ["stop"])
+    assert dm.finished and dm.amend(Heard("no", 0.9)) == []

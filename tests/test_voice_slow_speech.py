@@ -217,3 +217,16 @@ def test_the_prompt_rate_setting_accepts_120_to_200_words_a_minute(tmp_path, wpm
         with pytest.raises(config.ConfigError, match="'voice_tts_wpm' must be between 120 and 200"):
             config.load_config(path)
     assert 150 <= config.load_defaults()["voice_tts_wpm"] <= 180  # the default stays easy to follow
+
+
+def test_segments_the_decoder_closed_inside_an_answer_are_joined_like_the_model_reads_speech():
+    from voice.listener import join_hypotheses
+    from voice.recognizer import Hypothesis, Word
+
+    no = Hypothesis("no", (Word("no", 0.9, 0.1, 0.4),), True, 12.0)
+    really = Hypothesis("not really", (Word("not", 0.7, 1.2, 1.4), Word("really", 0.7, 1.4, 1.8)), True, 8.0)
+    joined = join_hypotheses([no, really])
+    assert joined.text == "no not really" and joined.confidence == 0.7 and joined.margin == 8.0
+    unknown = join_hypotheses([Hypothesis("[unk] [unk]", (Word("[unk]", 0.0, 0.1, 0.9),)), really])
+    assert unknown.text == "[unk]" and unknown.confidence == 0.0 and not unknown.in_scope
+    assert join_hypotheses([no, Hypothesis("")]) is no

@@ -30,7 +30,7 @@ from typing import Callable, Protocol, Sequence
 import numpy as np
 
 from .audio import BLOCK_SECONDS, SAMPLE_RATE, rms_dbfs
-from .recognizer import UNK, Hypothesis, Recognizer
+from .recognizer import UNK, Hypothesis, Recognizer, Word
 from .sources import AudioSource
 
 
@@ -41,7 +41,7 @@ class ListenConfig:
     end_silence: float = 0.3  # quiet after a whole answer that ends it (quick)
     patient_silence: float = 1.5  # quiet that ends an answer not yet whole, or unknown speech
     continuation_seconds: float = 2.0  # on a continuous source, speech this soon after an answer is its rest
-    pause_feed_seconds: float = 0.3  # the decoder gets at most this much of a pause (its endpoint is 0.5 s)
+    pause_feed_seconds: float = 0.3  # the decoder gets at most this much of a pause (its endpoint is 0.5 s; 0.2 lost answers at 10 dB)
     resume_preroll_seconds: float = 0.1  # ... plus this much of it again when speech resumes
     speech_margin_db: float = 7.0  # a block this far above the noise floor is speech (12 dB lost most answers at 5-10 dB SNR)
     min_speech_blocks: int = 2  # ... for this many blocks in a row
@@ -206,7 +206,17 @@ def listen(
 
     def finish(why: str) -> Utterance:
         decided = time.monotonic()  # latency counts the final decode too
-        return utterance(recognizer.result(), decided, why)
+        return utterance(join_hypotheses(segments + [recognizer.result()]), decided, why)
+
+    def quiet_needed(text: str) -> float:
+        whole_now = ends_with_phrase(text, phrases) and (whole is None or whole(text))
+        if patience is None:
+            return quick if whole_now else patient
+        spoken = (energy.last_loud or pos) - (speech_start or 0.0) - sum(pauses)
+        return patience.quiet(text, whole_now, spoken)
+
+    segments: list[Hypothesis] = []  # parts the decoder's own endpoint closed inside one answer
+    stashed: float | None = None  # when the first of them was closed (the wait after it is bounded)
 
     feeding = False  # the decoder only gets audio from just before speech onward
     preroll: deque[bytes] = deque(maxlen=max(1, int(cfg.preroll_seconds / BLOCK_SECONDS)))
@@ -281,25 +291,27 @@ def listen(
         if fired:
             decided = time.monotonic()
             hyp = recognizer.result()
+            fired_on_noise = not hyp.text and not segments
             if hyp.text:
-                return utterance(hyp, decided, "endpoint")
-            fired_on_noise = True
+                so_far = join_hypotheses(segments + [hyp])
+                if quiet_needed(so_far.text) <= quick or (stashed is not None and pos - stashed >= patient):
+                    return utterance(so_far, decided, "endpoint")
+                # The decoder took a pause for the end, but what it heard is not a whole answer
+                # yet: keep its words and go on listening (the recognizer starts a new segment).
+                segments.append(hyp)
+                stashed = pos if stashed is None else stashed
+                text, has_text, stale = so_far.text, True, False
         else:
             fired_on_noise = False
         if energy.speech and not fired_on_noise:
             quiet_for = pos - (energy.last_loud or pos)
             if stale and ((not has_text and int(round(pos / block_s)) % 2 == 0) or quiet_for >= quick):
-                text, stale = recognizer.partial(), False
+                text, stale = " ".join(h.text for h in segments + [Hypothesis(recognizer.partial())] if h.text), False
                 has_text = bool(text)
-            if has_text and quiet_for >= min(quick, patient):
-                whole_now = ends_with_phrase(text, phrases) and (whole is None or whole(text))
-                if patience is not None:
-                    spoken = (energy.last_loud or pos) - (speech_start or 0.0) - sum(pauses)
-                    need = patience.quiet(text, whole_now, spoken)
-                else:
-                    need = quick if whole_now else patient
-                if quiet_for >= need:
-                    return finish("silence")
+            if has_text and quiet_for >= min(quick, patient) and quiet_for >= quiet_needed(text):
+                return finish("silence")
+            if stashed is not None and pos - stashed >= patient:
+                return finish("endpoint")  # noise the level cannot tell from speech: trust the decoder
             if speech_start is not None and pos - speech_start >= cfg.max_utterance_seconds:
                 return finish("max_length")
             if has_text or quiet_for < max(1.0, cfg.end_silence * 3):
@@ -314,12 +326,32 @@ def listen(
         energy = _Energy()
         speech_start = None
         has_text, text, stale = False, "", True
+        segments.clear()
+        stashed = None
         pauses.clear()
         held.clear()
         continues, gap = False, None
         feeding = False
         if pos >= cfg.no_input_seconds:
             return finish("no_input")
+
+
+def join_hypotheses(parts: Sequence[Hypothesis]) -> Hypothesis:
+    """One answer from the segments the decoder closed inside it. The speech model never mixes
+    unknown speech with answers in one utterance, so neither does the join: unknown speech in one
+    part and words in another is unknown ("[unk]" + "i think so" may be "i don't ... think so")."""
+    heard = [h for h in parts if h.text]
+    if len(heard) <= 1:
+        return heard[0] if heard else (parts[-1] if parts else Hypothesis(""))
+    margins = [h.margin for h in heard if h.margin is not None]
+    words = tuple(w for h in heard for w in h.words)
+    unknown = [all(t == UNK for t in h.text.split()) for h in heard]
+    if any(unknown) and not all(unknown):
+        end = max((w.end for w in words), default=0.0)
+        return Hypothesis(UNK, (Word(UNK, 0.0, words[0].start if words else 0.0, end),), False,
+                          min(margins) if margins else None)
+    return Hypothesis(" ".join(h.text for h in heard), words, any(h.in_scope for h in heard),
+                      min(margins) if margins else None)
 
 
 ZERO_RUN = 32   # samples (2 ms at 16 kHz) of exact zeros: a stream gap, not a waveform crossing zero

@@ -44,11 +44,12 @@ class Pace:
     longest: float = 1.5  # after an answer not yet whole or unknown, and the most it ever grows to
     slow: float = 1.2  # after a whole answer spoken slowly (0.6x espeak-ng: 0.65-0.8 s for "no")
     margin: float = 0.3  # more than the longest pause heard inside an answer
-    # Slow speech: longer than `slow_factor` x (base + per_syllable x syllables). Measured with
-    # espeak-ng (4 voices): "no" lasts 0.40-0.50 s at normal speed and 0.65-0.80 s at 0.6x.
-    base_seconds: float = 0.2
-    syllable_seconds: float = 0.2
-    slow_factor: float = 1.4
+    # Slow speech: longer than base + per syllable x syllables. As the listener measures it, four
+    # espeak-ng voices say "no" in 0.35-0.40 s at normal speed, 0.45-0.55 s at 0.8x and 0.65-0.75 s
+    # at 0.6x, "not sure" in 0.65-0.70, 0.80-0.90 and 1.05-1.25 s: 0.6x is above the line, 0.8x
+    # below. Some voices speak this slowly at their normal speed (flite's kal16 "yes": 0.70 s).
+    base_seconds: float = 0.25
+    syllable_seconds: float = 0.33
     learned: float = 0.0
     why: list[str] = field(default_factory=list)
 
@@ -59,7 +60,7 @@ class Pace:
 
     def is_slow(self, text: str, speech_seconds: float) -> bool:
         n = syllables(text)
-        return n > 0 and speech_seconds > self.slow_factor * (self.base_seconds + self.syllable_seconds * n)
+        return n > 0 and speech_seconds > self.base_seconds + self.syllable_seconds * n
 
     def quiet(self, text: str, whole: bool, speech_seconds: float) -> float:
         """Quiet that ends the answer being heard: `text` so far, `whole` if it is a whole reply."""

@@ -212,6 +212,7 @@ class VoskRecognizer:
             text, words, best = self._from_alternatives(raw)
             if self._anti is not None and best is not None:
                 margin = best - (self._anti_score + best_log_likelihood(self._anti.FinalResult()))
+                self._anti_score = 0.0  # both are closed: a segment that follows is scored on its own
                 calibration = getattr(self.models, "calibration", None)
                 if calibration is not None:
                     sure = calibration.confidence(margin)
