@@ -10,6 +10,10 @@ patient (espeak-ng answers with noise) instead of a microphone:
 - peak RSS of a process running one session (goal < 100 MB)
 - CPU real-time factor of decoding (CPU seconds per second of audio)
 - RSS after N back-to-back sessions vs. after the warm-up (goal: growth <= 10%)
+- slow speech (issue 32): sessions with a patient speaking at 0.6x who pauses 0.8 s inside every
+  other answer ("no ... not really"): latency, answers the kiosk cut off (started its next prompt
+  while the patient still had more to say), answers and outcomes right; and the same patient with
+  the fixed 0.3 s end the listener had before
 
 Playback goes to a null device that returns at once (no sound card needed); the
 sound card's own output latency is not included (sounddevice reports it on a Pi).
@@ -30,6 +34,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.results_file import write_results
+
+# Every other answer of the slow patient has a pause inside (voice.patient: "..." = `pause` seconds).
+PAUSED_LINES = {"no": "no ... not really", "yes": "yes ... i think so", "not sure": "i don't ... know"}
+SLOW_RATE, SLOW_PAUSE = 0.6, 0.8
+OUTCOMES = ["no_clear_need", "likely_to_help", "see_doctor_first", "ask_staff", "massage_with_care"]
 
 SCRIPTS: list[dict[str, str]] = [
     {},  # all "no": no_clear_need
@@ -85,8 +94,10 @@ class CpuMeter:
         return r
 
 
-def build(model: str | None = None) -> tuple[Any, Any, Any]:
-    """A speech loop with a synthetic patient and a null playback device."""
+def build(model: str | None = None, rate: float = 1.0, pause: float = SLOW_PAUSE,
+          listen: Any = None) -> tuple[Any, Any, Any]:
+    """A speech loop with a synthetic patient and a null playback device. `rate` < 1: a slow patient
+    who pauses inside every other answer; `listen`: a ListenConfig other than the configured one."""
     from dialog import DialogManager, Heard, load_vocabulary
     from massage_check import config
     from rules import load_questionnaire
@@ -101,7 +112,7 @@ def build(model: str | None = None) -> tuple[Any, Any, Any]:
     settings = VoiceSettings.from_config(cfg, config.models_dir(cfg))
     models = open_model(model or settings.model, settings.models_dir)
     q = load_questionnaire()
-    state: dict[str, Any] = {"script": {}, "dm": None}
+    state: dict[str, Any] = {"script": {}, "dm": None, "lines": 0}
 
     def next_line() -> str | None:
         dm = state["dm"]
@@ -110,14 +121,15 @@ def build(model: str | None = None) -> tuple[Any, Any, Any]:
         intended = state["script"].get(dm.listening_for, "no")
         if dm.confirming:  # answer "is that right?" truthfully
             return "yes" if dm.pending_answer == {"yes": "yes", "no": "no", "not sure": "unsure"}[intended] else "no"
-        return intended
+        state["lines"] += 1
+        return PAUSED_LINES[intended] if rate < 1.0 and state["lines"] % 2 == 0 else intended
 
     def make_dialog() -> Any:
         dm = DialogManager(q, mode="voice", model=models.name)
         state["dm"] = dm
         return dm
 
-    source = ScriptedPatientSource(next_line)
+    source = ScriptedPatientSource(next_line, rate=rate, pause=pause)
     speaker = AudioSpeaker(EspeakSynth(settings.voice, settings.wpm), play=lambda clip: time.monotonic())
     s = q.script
     speaker.prewarm([s.greeting, s.privacy, s.instructions] + [t for x in q.questions for t in (x.prompt, x.short)])
@@ -125,8 +137,32 @@ def build(model: str | None = None) -> tuple[Any, Any, Any]:
     rec = CpuMeter(VoskRecognizer(models, meaning=meaning_of(vocabulary)))
     loop = SpeechLoop(source, rec, speaker, vocabulary, make_dialog,
                       runtime_grammar=bool(getattr(models, "runtime_grammar", False)),
-                      config=LoopConfig(listen=settings.listen), heard_type=Heard)
+                      config=LoopConfig(listen=listen or settings.listen), heard_type=Heard)
     return loop, state, rec
+
+
+def slow_sessions(model: str | None, sessions: int, fixed: bool) -> dict[str, Any]:
+    """`sessions` sessions with the slow patient; `fixed`: the old fixed 0.3 s end of an answer."""
+    from voice.listener import ListenConfig
+
+    listen = ListenConfig(patient_silence=0.3) if fixed else None
+    loop, state, _ = build(model, rate=SLOW_RATE, listen=listen)
+    latencies: list[float] = []
+    answers = right = outcomes_right = 0
+    for i in range(sessions):
+        state["script"] = SCRIPTS[i % len(SCRIPTS)]
+        report = loop.run_session()
+        outcomes_right += report.outcome == OUTCOMES[i % len(SCRIPTS)]
+        for qid, answer in report.transcript["answers"].items():
+            answers += 1
+            right += answer == {"yes": "yes", "no": "no", "not sure": "unsure"}[state["script"].get(qid, "no")]
+        latencies += [t.latency for t in report.timings if t.utterance.endpoint_audio is not None
+                      and t.true_speech_end is not None and t.utterance.endpoint_audio >= t.true_speech_end]
+    lines = loop.source._count
+    return {"sessions": sessions, "lines": lines, "cut": loop.source.cut, "answers": answers, "right": right,
+            "outcomes_right": outcomes_right,
+            "latency_ms": {"median": 1000 * statistics.median(latencies) if latencies else None,
+                           "p95": 1000 * percentile(latencies, 95) if latencies else None}}
 
 
 def child_startup() -> None:
@@ -156,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sessions", type=int, default=500, help="back-to-back sessions for the leak check (500)")
     ap.add_argument("--startup-runs", type=int, default=3, help="fresh processes for start-up time (3)")
     ap.add_argument("--model", help="model name or path (default: config `model`)")
+    ap.add_argument("--slow-sessions", type=int, help="sessions with a slow patient, each way (default: a third)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -194,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
             warm_rss = rss_mb()
     wall = time.monotonic() - t_start
     final_rss = rss_mb()
+    slow_n = args.slow_sessions if args.slow_sessions is not None else max(5, args.sessions // 3)
+    slow = {"adaptive": slow_sessions(args.model, slow_n, fixed=False),
+            "fixed_0.3s": slow_sessions(args.model, slow_n, fixed=True)} if slow_n else {}
     growth = (final_rss - warm_rss) / warm_rss * 100.0 if warm_rss else float("nan")
     results = {
         "machine": {"platform": platform.platform(), "machine": platform.machine(), "cpus": os.cpu_count(),
@@ -214,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         "audio_seconds": rec.audio,
         "rss_mb": {"after_warmup": warm_rss, "after_all": final_rss, "growth_pct": growth, "goal_pct": 10},
         "wall_seconds": wall,
+        "slow_speech": {"rate": SLOW_RATE, "pause_s": SLOW_PAUSE, **slow},
     }
     rows = [
         ("answer latency median / p95", f"{results['latency_ms']['median']:.0f} / {results['latency_ms']['p95']:.0f} ms",
@@ -228,6 +269,14 @@ def main(argv: list[str] | None = None) -> int:
         (f"RSS after {args.sessions} sessions", f"{final_rss:.1f} MB ({growth:+.1f}% vs. session 10)", "<= +10%",
          growth <= 10),
     ]
+    for name, r in slow.items():
+        lat = r["latency_ms"]
+        label = "slow speech" if name == "adaptive" else "  same, fixed 0.3 s end"
+        value = (f"{lat['median']:.0f} / {lat['p95']:.0f} ms" if lat["median"] is not None else "-")
+        rows += [(f"{label}: latency median / p95", value, "", None),
+                 ("    answers cut off / lines said", f"{r['cut']} / {r['lines']}", "", None),
+                 ("    answers right / outcomes right", f"{r['right']}/{r['answers']}, "
+                  f"{r['outcomes_right']}/{r['sessions']}", "", None)]
     print(f"{'measure':38} {'value':34} {'goal':14} ok")
     for name, value, goal, ok in rows:
         mark = "" if ok is None else ("yes" if ok else "NO")

@@ -201,6 +201,7 @@ class SpeechLoop:
         silent_since = time.monotonic()
         silent_audio = 0.0
         pending: Utterance | None = None
+        pending_end: float | None = None  # where its speech really ended (read before the source moves on)
         while True:
             spoken = self.speak(prompts)
             report.spoken.extend(spoken)
@@ -208,7 +209,7 @@ class SpeechLoop:
                 report.first_prompt_wall = spoken[0].started
             if pending is not None and spoken:
                 report.timings.append(TurnTiming(pending, max(0.0, spoken[0].started - pending.endpoint_wall),
-                                                 self.speech_end_of(pending)))
+                                                 pending_end))
             if dm.finished or self.stop_event.is_set():
                 break
             remaining = self.config.abandon_seconds - (time.monotonic() - silent_since)
@@ -228,6 +229,7 @@ class SpeechLoop:
                 pending = None
                 continue
             pending = utt if utt.heard else None
+            pending_end = self.speech_end_of(utt)
             heard = self._heard(text=utt.hypothesis.text, confidence=utt.hypothesis.confidence)
             amend = getattr(dm, "amend", None)
             prompts = amend(heard) if utt.continues and callable(amend) else dm.handle(heard)
