@@ -202,7 +202,7 @@ def listen(
         heard = bool(hyp.text)
         return Utterance(hyp, pos, speech_end(hyp) if heard else None, pos if heard else None, decided, why,
                          audio(), speech_start if heard else None, tuple(pauses) if heard else (),
-                         continues and heard, gap if heard else None)
+                         continues and heard, gap if heard and continues else None)
 
     def finish(why: str) -> Utterance:
         decided = time.monotonic()  # latency counts the final decode too
@@ -308,7 +308,7 @@ def listen(
             if stale and ((not has_text and int(round(pos / block_s)) % 2 == 0) or quiet_for >= quick):
                 text, stale = " ".join(h.text for h in segments + [Hypothesis(recognizer.partial())] if h.text), False
                 has_text = bool(text)
-            if has_text and quiet_for >= min(quick, patient) and quiet_for >= quiet_needed(text):
+            if has_text and quiet_for >= quick and quiet_for >= quiet_needed(text):
                 return finish("silence")
             if stashed is not None and pos - stashed >= patient:
                 return finish("endpoint")  # noise the level cannot tell from speech: trust the decoder
