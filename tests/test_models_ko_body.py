@@ -81,6 +81,18 @@ def test_reader_finds_the_tdnnf_layers_and_their_shapes(net) -> None:
     assert 2.9e6 < net.num_parameters(kb.BODY_OUTPUT) < 3.0e6
 
 
+@needs_ko
+def test_the_packages_mfcc_options_are_the_projects_own_but_for_dither(tmp_path) -> None:
+    """features.mfcc (dither 0) computes the body's input: conf/mfcc.conf differs only in leaving
+    dither at Kaldi's default, 1.0."""
+    kb.check_features(KO_DIR)
+    assert "dither" not in kb.mfcc_conf(KO_DIR)
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "mfcc.conf").write_text((KO_DIR / "conf" / "mfcc.conf").read_text() + "--high-freq=8000\n")
+    with pytest.raises(ValueError, match="high-freq"):
+        kb.check_features(tmp_path)
+
+
 def test_reader_and_writer_round_trip_the_projects_own_model_byte_for_byte() -> None:
     """kaldi_format.am_nnet_mdl writes what final_mdl wrote for the shipped answer model, from
     what ko_body's reader read of it (a TransitionModel in <Triples> form, FixedAffine, ReLU, LogSoftmax)."""
@@ -229,10 +241,7 @@ def test_the_body_under_a_new_head_runs_in_libvosk_as_in_numpy(net, speech, feat
               kf.Node("head2", "head1.relu", "affine", rng.normal(0, 0.3, (phones, 128)).astype(np.float32),
                       np.zeros(phones, np.float32)),
               kf.Node("head2.log-softmax", "head2", "logsoftmax", dim=phones)]
-    w = kf._BinWriter()
-    kf.transition_model(w, phones)
-    tm = w.b.getvalue()
-    mdl = kf.am_nnet_mdl(tm, inputs, nodes, {"output": "head2.log-softmax"})
+    mdl = kf.am_nnet_mdl(kf.transition_model_bytes(phones), inputs, nodes, {"output": "head2.log-softmax"})
     combined = kb.read_final_mdl(mdl)
     assert kb.context_of(combined, "output") == (37, 37)
     graph = kb.pdf_loop_graph(combined.transitions.tid2pdf)

@@ -107,6 +107,13 @@ def transition_model(w: _BinWriter, num_phones: int, self_loop_prob: float = 0.5
     w.token("</TransitionModel>")
 
 
+def transition_model_bytes(num_phones: int, self_loop_prob: float = 0.5) -> bytes:
+    """The binary TransitionModel `transition_model` writes, alone (for `am_nnet_mdl`)."""
+    w = _BinWriter()
+    transition_model(w, num_phones, self_loop_prob)
+    return w.b.getvalue()
+
+
 def _int_vector(w: _BinWriter, values: list[int]) -> None:
     w.b.write(struct.pack("<bi", 4, len(values)))
     w.b.write(np.asarray(values, dtype="<i4").tobytes())

@@ -857,14 +857,8 @@ def export_plain(net: KaldiNnet, output: str = "output.affine", ivector: np.ndar
 def plain_to_net(inputs: dict[str, int], nodes: list[kf.Node], outputs: dict[str, str],
                  transition_model: bytes = b"") -> KaldiNnet:
     """An exported plain network as a KaldiNnet (so `forward` can run it without writing a file)."""
-    data = kf.am_nnet_mdl(transition_model or _dummy_tm(), inputs, nodes, outputs)
+    data = kf.am_nnet_mdl(transition_model or kf.transition_model_bytes(1), inputs, nodes, outputs)
     return read_final_mdl(data)
-
-
-def _dummy_tm() -> bytes:
-    w = kf._BinWriter()
-    kf.transition_model(w, 1)
-    return w.b.getvalue()
 
 
 def write_plain_mdl(net: KaldiNnet, path: str | os.PathLike, output: str = "output.affine",
