@@ -175,12 +175,6 @@ def test_export_to_plain_components_computes_the_same_network(net, feats) -> Non
     assert np.abs(a - kb.forward(plain, feats[0], ("output",))["output"]).max() < 1e-3
 
 
-def _plain_mdl(net: kb.KaldiNnet, ivector) -> bytes:
-    inputs, nodes, outputs = kb.export_plain(net, "output.affine", ivector)
-    return kf.am_nnet_mdl(net.transition_model, inputs, nodes, outputs, net.priors, net.left_context,
-                          net.right_context)
-
-
 @needs_ko
 def test_libvosk_computes_the_reexported_network_exactly_as_the_original(net, speech, feats, tmp_path) -> None:
     """Through a graph that reads out the best pdf of every frame: the package's network (with its
@@ -191,10 +185,10 @@ def test_libvosk_computes_the_reexported_network_exactly_as_the_original(net, sp
     vosk.SetLogLevel(-1)
     graph = kb.pdf_loop_graph(net.transitions.tid2pdf)
     orig = vosk.Model(str(kb.assemble_model_dir(tmp_path / "orig", None, ivector=True, graph=graph)))
-    keep = vosk.Model(str(kb.assemble_model_dir(tmp_path / "keep", _plain_mdl(net, "keep"), ivector=True,
-                                                graph=graph)))
-    zero = vosk.Model(str(kb.assemble_model_dir(tmp_path / "zero", _plain_mdl(net, np.zeros(100, np.float32)),
-                                                graph=graph)))
+    keep_mdl = kb.plain_mdl(net, "output.affine", "keep")
+    zero_mdl = kb.plain_mdl(net, "output.affine", np.zeros(100, np.float32))
+    keep = vosk.Model(str(kb.assemble_model_dir(tmp_path / "keep", keep_mdl, ivector=True, graph=graph)))
+    zero = vosk.Model(str(kb.assemble_model_dir(tmp_path / "zero", zero_mdl, graph=graph)))
     for x, f in zip(speech, feats):
         w_orig, s_orig = kb.vosk_best_path(orig, x)
         w_keep, s_keep = kb.vosk_best_path(keep, x)
@@ -212,7 +206,7 @@ def test_libvosk_decodes_korean_with_the_reexported_network_as_with_the_original
     the same words and scores (a few utterances: this 500k-word graph decodes at ~0.4-0.8x real time)."""
     import vosk
     vosk.SetLogLevel(-1)
-    for name, mdl in (("orig", None), ("keep", _plain_mdl(net, "keep"))):
+    for name, mdl in (("orig", None), ("keep", kb.plain_mdl(net, "output.affine", "keep"))):
         kb.assemble_model_dir(tmp_path / name, mdl, ivector=True)
     results = {}
     for name in ("orig", "keep"):

@@ -861,13 +861,11 @@ def plain_to_net(inputs: dict[str, int], nodes: list[kf.Node], outputs: dict[str
     return read_final_mdl(data)
 
 
-def write_plain_mdl(net: KaldiNnet, path: str | os.PathLike, output: str = "output.affine",
-                    ivector: np.ndarray | str = "keep") -> None:
-    """am/final.mdl with the package's TransitionModel and the network exported to plain components."""
+def plain_mdl(net: KaldiNnet, output: str = "output.affine", ivector: np.ndarray | str = "keep") -> bytes:
+    """A final.mdl: the package's TransitionModel and `export_plain(net, output, ivector)`."""
     inputs, nodes, outputs = export_plain(net, output, ivector)
-    Path(path).write_bytes(kf.am_nnet_mdl(net.transition_model, inputs, nodes, outputs,
-                                          priors=net.priors, left_context=net.left_context,
-                                          right_context=net.right_context))
+    return kf.am_nnet_mdl(net.transition_model, inputs, nodes, outputs, priors=net.priors,
+                          left_context=net.left_context, right_context=net.right_context)
 
 
 # ---------------------------------------------------------------- checks through libvosk
