@@ -339,10 +339,15 @@ def score(model: Path, ts: HeldOutSpeech) -> dict:
     # confidence below CONFIRM_BELOW is read back ("You said no, is that right?"), not accepted.
     yn_items = [(ref, phrase_intent[ref], a) for (_, _, ref, a) in items
                 if ref != "[unk]" and phrase_intent[ref] in ("yes", "no")]
+    yn_conds = [cond for (_, cond, ref, _) in items if ref != "[unk]" and phrase_intent[ref] in ("yes", "no")]
     yn_wrapped = [(t, w, a) for (_, t, w, a) in wrapped if w in ("yes", "no")]
     turns = product_turns(model, [a for *_, a in yn_items + yn_wrapped])
-    product = tally_turns([(said, want, text, conf) for (said, want, _), (text, conf) in zip(yn_items, turns)],
-                          interpret)
+    heard_turns = [(said, want, text, conf) for (said, want, _), (text, conf) in zip(yn_items, turns)]
+    product = tally_turns(heard_turns, interpret)
+    product["per_condition"] = {
+        cond: {k: v for k, v in tally_turns([t for t, c in zip(heard_turns, yn_conds) if c == cond],
+                                            interpret).items() if k != "swaps"}
+        for cond in dict.fromkeys(yn_conds)}
     wrapped_score = score_wrapped([(c, t, w, h) for (c, t, w, _), h in zip(wrapped, wrapped_hyps)], interpret)
     wrapped_score["as_product_turns"] = tally_turns(
         [(said, want, text, conf) for (said, want, _), (text, conf) in zip(yn_wrapped, turns[len(yn_items):])],
@@ -445,6 +450,10 @@ def print_table(r: dict) -> None:
           f"{p['swaps_accepted']} of {p['answers']} swaps accepted ({100 * s['yes_no_accepted_unconfirmed']:.2f}%), "
           f"{p['swaps_read_back']} read back; right answers {p['accepted_right']} accepted, {p['read_back']} read back; "
           f"{p['not_taken']} re-asked or not taken as yes/no")
+    if p.get("per_condition"):
+        print("  accepted right per condition: " + ", ".join(
+            f"{c} {t['accepted_right']}/{t['answers']}" + (f" ({t['swaps_accepted']} swaps)" if t["swaps_accepted"] else "")
+            for c, t in p["per_condition"].items()))
     w = r.get("wrapped_answers")
     if w:
         print(f"answers with a hesitation or courtesy ({len(w['per_text'])} forms, e.g. \"um, yes\", \"no thank you\"): "

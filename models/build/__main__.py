@@ -8,6 +8,7 @@ speech through libvosk -> manifest.json. Same seed, same machine -> same model.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import pickle
@@ -580,17 +581,53 @@ def load_checkpoint(work: Path, key: str, model, rng: np.random.Generator) -> tu
     return int(ck["stage"]), ck["labels"]
 
 
+STAGE_SECONDS = "stage_seconds.json"
+
+
+class StageClock:
+    """Wall seconds of each stage of a build, kept in OUT.work/stage_seconds.json across the runs of
+    one build: a build cut by a session's end and continued with --resume still reports what a
+    build from nothing costs (a stage cut short loses the seconds it had run). A new build (no
+    --resume, no --retune) starts the file afresh."""
+
+    def __init__(self, work: Path | None, fresh: bool):
+        self.path = work / STAGE_SECONDS if work is not None else None
+        self.seconds: dict[str, float] = {}
+        if self.path is not None and not fresh and self.path.exists():
+            self.seconds = json.loads(self.path.read_text())
+
+    def add(self, name: str, seconds: float) -> None:
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + seconds, 1)
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps(self.seconds, indent=1) + "\n")
+
+    @contextlib.contextmanager
+    def stage(self, name: str):
+        t0 = time.time()
+        yield
+        self.add(name, time.time() - t0)
+
+    @property
+    def total(self) -> float:
+        return round(sum(self.seconds.values()), 1)
+
+
 def train(recipe: Recipe, seed: int, jobs, lex: Lexicon, pdf: dict[str, int], phones: list[str],
           work: Path, reuse_data: Path | None = None, phrases: list[str] = (), garbage: list[str] = (),
           intent_of: dict[str, str] | None = None, resume: bool = False,
-          fillers: tuple[list[str], list[str]] = ([], [])) -> Trained:
+          fillers: tuple[list[str], list[str]] = ([], []), clock: StageClock | None = None) -> Trained:
     """Synthesise and augment the training speech, then flat-start, train and realign the network;
     with `recipe.mmi`, finish with discriminative training against the `phrases` and `garbage` loops
     (and, for `recipe.mmi.separate`, each answer against the other answers: `intent_of` phrase -> intent;
     `fillers`, the graph's, wrap answers in those loops when `recipe.mmi.filler_cost` is set).
     Each finished stage is checkpointed in `work`; `resume` continues after the last one."""
     np_rng = np.random.default_rng(seed)
-    ts = training_set(recipe, synthesise(jobs, reuse_data), lex, pdf)
+    clock = clock or StageClock(None, True)
+    with clock.stage("synthesis"):
+        speech = synthesise(jobs, reuse_data)
+    with clock.stage("features and flat start"):
+        ts = training_set(recipe, speech, lex, pdf)
     utts, feats, labels, cmvn = ts.utts, ts.feats, ts.labels, ts.cmvn
     hours = sum(len(f) for f in feats) / 360000
     log(f"training data: {len(utts)} utterances, {hours:.2f} h")
@@ -609,22 +646,24 @@ def train(recipe: Recipe, seed: int, jobs, lex: Lexicon, pdf: dict[str, int], ph
     for stage, epochs in enumerate(recipe.epochs):
         if stage < done:
             continue
-        if stage > 0:
-            labels, changed = realign(model, ts, labels)
-            log(f"realigned: {changed / sum(len(x) for x in labels):.1%} of frames changed")
-        lr0 = recipe.train.lr if stage < len(recipe.epochs) - 1 else recipe.train.lr * 0.75
-        train_epochs(model, ts.inputs, labels, epochs, recipe.train, np_rng,
-                     (lr0, lr0 * 0.1), desc=f"train stage {stage + 1}/{len(recipe.epochs)}", transform=ts.transform)
-        save_checkpoint(work, key, stage + 1, model, labels, np_rng)
+        with clock.stage(f"training stage {stage + 1}"):
+            if stage > 0:
+                labels, changed = realign(model, ts, labels)
+                log(f"realigned: {changed / sum(len(x) for x in labels):.1%} of frames changed")
+            lr0 = recipe.train.lr if stage < len(recipe.epochs) - 1 else recipe.train.lr * 0.75
+            train_epochs(model, ts.inputs, labels, epochs, recipe.train, np_rng, (lr0, lr0 * 0.1),
+                         desc=f"train stage {stage + 1}/{len(recipe.epochs)}", transform=ts.transform)
+            save_checkpoint(work, key, stage + 1, model, labels, np_rng)
     counts = np.bincount(np.concatenate(labels), minlength=len(phones)).astype(np.float64)
     raw_priors = floored_priors(counts)
     if recipe.mmi is not None and done <= len(recipe.epochs):
         m = recipe.mmi
-        extra = discriminative_loss(m, ts, list(phrases), intent_of or {}, lex, pdf, list(garbage), raw_priors,
-                                    fillers)
-        train_epochs(model, ts.inputs, labels, m.epochs, recipe.train, np_rng, (m.lr, m.lr * 0.1),
-                     desc="discriminative (MMI)", transform=ts.transform, extra_loss=extra)
-        save_checkpoint(work, key, len(recipe.epochs) + 1, model, labels, np_rng)
+        with clock.stage("discriminative (MMI)"):
+            extra = discriminative_loss(m, ts, list(phrases), intent_of or {}, lex, pdf, list(garbage), raw_priors,
+                                        fillers)
+            train_epochs(model, ts.inputs, labels, m.epochs, recipe.train, np_rng, (m.lr, m.lr * 0.1),
+                         desc="discriminative (MMI)", transform=ts.transform, extra_loss=extra)
+            save_checkpoint(work, key, len(recipe.epochs) + 1, model, labels, np_rng)
     layers = export_layers(model)
     ref = forward_exported(layers, feats[0].astype(np.float32))
     got = log_posteriors(model, [feats[0]])[0]
@@ -753,15 +792,18 @@ def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Pat
     prep = prepare(recipe, seed, tiny, human_train)
     vocab, lex, garbage, phones, phone_ids, pdf = prep.vocab, prep.lex, prep.garbage, prep.phones, prep.phone_ids, prep.pdf
     work = out.parent / (out.name + ".work")       # kept for re-tuning and inspection, not part of the model
-    bank = competing_bank(recipe, prep, seed, work)
+    clock = StageClock(work, fresh=not (resume or retune))
+    with clock.stage("competing speech"):
+        bank = competing_bank(recipe, prep, seed, work)
     if retune:
         trained = load_trained(work, len(phones), recipe)
         log(f"re-tuning the network in {work} (no synthesis, no training)")
     else:
         trained = train(recipe, seed, prep.jobs, lex, pdf, phones, work, reuse_data,
                         phrases=vocab.all_phrases("all"), garbage=garbage,
-                        intent_of=vocab.intent_of(), resume=resume, fillers=prep.fillers)
+                        intent_of=vocab.intent_of(), resume=resume, fillers=prep.fillers, clock=clock)
     layers, raw_priors, cmvn = trained.layers, trained.raw_priors, trained.cmvn
+    t_tuning = time.time()
     dev = dev_audio(vocab, seed, recipe.dev_utterances, prep.negatives, recipe.plan,
                     bank if recipe.dev_competing else None)
     human = human_dev_audio(human_dev, vocab) if human_dev else []
@@ -791,6 +833,7 @@ def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Pat
         "".join(f"{w} {' '.join(lex.prons[w])}\n" for w in vocab.words() + filler_words))
     confidence = calibrate_confidence(out, dev, vocab)
     log(f"answer confidence: {confidence}")
+    clock.add("tuning, graphs and calibration", time.time() - t_tuning)
     from models.answer_model import MANIFEST, sha256_file
     files = {p.relative_to(out).as_posix(): sha256_file(p) for p in sorted(out.rglob("*")) if p.is_file()}
     manifest = {
@@ -820,6 +863,8 @@ def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Pat
                 "human_oov_clips": len(human), "human_speakers": list(HUMAN_DEV_SPEAKERS) if human else []},
         "accuracy": None,
         "build_seconds": round(time.time() - t_start, 1),
+        # every stage of this build, including those of earlier runs continued with --resume (StageClock)
+        "build_stage_seconds": clock.seconds, "build_seconds_all_stages": clock.total,
         "retuned": retune,                 # True: network from an earlier build (--retune), new tuning
         "files": files,
     }
