@@ -76,6 +76,8 @@ class SessionReport:
     spoken: list[Spoken] = field(default_factory=list)
     started_wall: float = 0.0
     first_prompt_wall: float | None = None  # monotonic time the first prompt's first sample left
+    interrupted: bool = False  # cut off before its end (stopped, or an error): no result was given
+    error: str | None = None  # what went wrong, if an error cut it off
 
 
 def speech_phrases(vocabulary: Any, intents: Iterable[str], runtime_grammar: bool) -> list[str]:
@@ -190,14 +192,35 @@ class SpeechLoop:
         return utt
 
     # -- a session ----------------------------------------------------------
-    def run_session(self) -> SessionReport:
-        """One patient, from greeting to result (or abandonment)."""
+    def run_session(self, contain_errors: bool = False) -> SessionReport:
+        """One patient, from greeting to result (or abandonment).
+
+        Stopped mid-way (`stop_event`: SIGTERM), the session ends at once, `interrupted`,
+        with what was heard so far and no made-up turns or result. `contain_errors` (the
+        kiosk): an exception from the recognizer, speaker or dialog ends the session the
+        same way, with `error` set, instead of propagating.
+        """
         started = time.monotonic()
         dm = self.make_dialog()
         self.pace = self.new_pace()
         self._after_answer = None
-        prompts = dm.start()
         report = SessionReport({}, None, None, False, started_wall=started)
+        try:
+            self._converse(dm, report)
+        except Exception as exc:
+            if not contain_errors:
+                raise
+            log.exception("session cut off by an error")
+            report.error = f"{type(exc).__name__}: {exc}"
+        report.interrupted = not getattr(dm, "finished", True)
+        record = dm.transcript.to_dict()
+        report.transcript = record
+        report.outcome = record.get("outcome")
+        report.ended_by = record.get("ended_by")
+        return report
+
+    def _converse(self, dm: Any, report: SessionReport) -> None:
+        prompts = dm.start()
         silent_since = time.monotonic()
         silent_audio = 0.0
         pending: Utterance | None = None
@@ -223,7 +246,10 @@ class SpeechLoop:
                 and (time.monotonic() - silent_since >= self.config.abandon_seconds
                      or silent_audio >= self.config.abandon_seconds)
             )
-            if abandoned or utt.reason == "stopped":
+            if utt.reason == "stopped":  # the kiosk is being stopped: no made-up answers, no result
+                log.warning("stopped mid-session (question %s): the session is interrupted", dm.listening_for)
+                break
+            if abandoned:
                 prompts = self._abandon(dm)
                 report.abandoned = True
                 pending = None
@@ -235,11 +261,6 @@ class SpeechLoop:
             prompts = amend(heard) if utt.continues and callable(amend) else dm.handle(heard)
             if getattr(dm, "rate", 1.0) < 1.0:
                 self.pace.asked_slower()
-        record = dm.transcript.to_dict()
-        report.transcript = record
-        report.outcome = record.get("outcome")
-        report.ended_by = record.get("ended_by")
-        return report
 
     def _abandon(self, dm: Any) -> list[Any]:
         """End a session nobody is answering any more (result: ask staff)."""
@@ -271,20 +292,50 @@ class SpeechLoop:
         return None
 
     def kiosk(self, sessions: int | None = None,
-              on_session: Callable[[SessionReport], None] | None = None) -> int:
-        """Idle -> session -> idle, forever (or `sessions` times). Returns sessions run."""
+              on_session: Callable[[SessionReport], None] | None = None,
+              max_errors: int = 3) -> int:
+        """Idle -> session -> idle, forever (or `sessions` times). Returns sessions run.
+
+        An error in a session (the recognizer raising, say) ends that session as interrupted
+        (`on_session` still gets it, so it is stored as such) and the kiosk goes back to idle;
+        an error while idle is retried after a pause (1 s, doubling up to 30 s). Only
+        `max_errors` errors in a row with no good session between them are raised: then the
+        process should end and be restarted (systemd), since something is broken for good.
+        """
         done = 0
+        errors = 0
         self.source.resume()
         while not self.stop_event.is_set() and (sessions is None or done < sessions):
-            if self.wait_for_start() is None:
-                break
-            report = self.run_session()
+            try:
+                if self.wait_for_start() is None:
+                    break
+            except Exception:
+                errors += 1
+                if errors >= max_errors:
+                    raise
+                log.exception("error while idle (%d in a row); listening again", errors)
+                self.stop_event.wait(min(30.0, 2.0 ** (errors - 1)))
+                continue
+            report = self.run_session(contain_errors=True)
             done += 1
+            errors = errors + 1 if report.error else 0
             if on_session is not None:
-                on_session(report)
+                try:
+                    on_session(report)
+                except Exception:  # e.g. a transcript file on a full disk: the next patient still gets a check
+                    log.exception("after the session")
+                    errors += 0 if report.error else 1
+            if errors >= max_errors:
+                raise KioskError(f"{errors} errors in a row; last: {report.error or 'after the session'}")
+            if report.error:
+                self.source.resume()  # listen afresh: what was queued belonged to the failed session
             if self.config.idle_prompt:
                 self.speak([_Text(self.config.idle_prompt)])
         return done
+
+
+class KioskError(RuntimeError):
+    """The kiosk keeps failing: better to end the process (and be restarted) than to go on."""
 
 
 @dataclass(frozen=True)

@@ -232,9 +232,13 @@ class AudioSpeaker:
     """Synthesise, then play through sounddevice and block until the last sample has played.
 
     Prompts are cached (bounded LRU: the same questions come back every session).
-    Any failure prints the text instead; after `max_failures` failures in a row
-    playback is given up for `retry_after` seconds (a missing speaker should not
-    cost a timeout per prompt), then tried again.
+    Any failure prints the text instead. Synthesis and playback fail apart (a
+    synthesiser that crashes does not stop cached prompts from playing; a speaker
+    that is unplugged does not stop synthesis): after `max_failures` failures in a
+    row, that part is not tried for a while (a missing speaker or a hanging
+    synthesiser should not cost a timeout per prompt), 5 s at first, doubling up to
+    `retry_after` seconds, and tried again after it: a speaker plugged back in (or
+    a synthesiser that works again) is used again within that time by itself.
     """
 
     def __init__(
@@ -245,8 +249,9 @@ class AudioSpeaker:
         cache_size: int = 64,
         fallback: PrintSpeaker | None = None,
         max_failures: int = 2,
-        retry_after: float = 300.0,
+        retry_after: float = 60.0,
         play: Callable[[Clip], float] | None = None,
+        retry_first: float = 5.0,
     ):
         if not 0.0 <= volume <= 1.0:
             raise ValueError(f"volume must be between 0.0 and 1.0, got {volume}")
@@ -258,8 +263,9 @@ class AudioSpeaker:
         self.fallback = fallback or PrintSpeaker()
         self.max_failures = max_failures
         self.retry_after = retry_after
-        self.failures = 0
-        self._disabled_until = 0.0
+        self.failures = 0  # failed prompts in a row (synthesis or playback)
+        self._synth_backoff = _Backoff(max_failures, retry_first, retry_after)
+        self._play_backoff = _Backoff(max_failures, retry_first, retry_after)
         self._play = play or self._play_sounddevice
         self.last_error: str | None = None
         self._lock = threading.Lock()
@@ -313,25 +319,61 @@ class AudioSpeaker:
         return first
 
     def say(self, text: str, rate: float = 1.0, kind: str = "info") -> Spoken:
-        now = time.monotonic()
-        if now < self._disabled_until:
-            return self.fallback.say(text, rate, kind)
+        key = (text, round(rate, 3))
+        if key not in self.cache and not self._synth_backoff.ready():
+            return self.fallback.say(text, rate, kind)  # the synthesiser failed lately: not tried yet
         try:
             clip = self.clip_for(text, rate)
+        except Exception as exc:  # synthesiser missing, crashed or hung: print and go on
+            self._synth_backoff.failed()
+            return self._printed(text, rate, kind, exc, "speech synthesis")
+        self._synth_backoff.ok()
+        if not self._play_backoff.ready():
+            return self.fallback.say(text, rate, kind)  # the speaker failed lately: not tried yet
+        try:
             first = self._play(clip)
-        except Exception as exc:  # no device, device busy, synthesiser crash: print and go on
-            self.failures += 1
-            self.last_error = f"{type(exc).__name__}: {exc}"
-            log.warning("speech output failed (%s); printing the prompt instead", self.last_error)
-            if self.failures >= self.max_failures:
-                self._disabled_until = time.monotonic() + self.retry_after
-            spoken = self.fallback.say(text, rate, kind)
-            return Spoken(text, spoken.started, spoken.ended, "printed", self.last_error)
+        except Exception as exc:  # no device, device busy or unplugged: print and go on
+            self._play_backoff.failed()
+            return self._printed(text, rate, kind, exc, "speech output")
+        self._play_backoff.ok()
         self.failures = 0
         return Spoken(text, first, time.monotonic(), "played")
 
+    def _printed(self, text: str, rate: float, kind: str, exc: Exception, what: str) -> Spoken:
+        self.failures += 1
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        log.warning("%s failed (%s); printing the prompt instead", what, self.last_error)
+        spoken = self.fallback.say(text, rate, kind)
+        return Spoken(text, spoken.started, spoken.ended, "printed", self.last_error)
+
     def close(self) -> None:
         self.cache.clear()
+
+
+class _Backoff:
+    """After `after` failures in a row, wait `first` seconds before trying again, doubling up to `most`."""
+
+    def __init__(self, after: int, first: float, most: float):
+        self.after = max(1, after)
+        self.first = min(first, most)
+        self.most = most
+        self.failures = 0
+        self.delay = self.first
+        self.until = 0.0
+
+    def ready(self) -> bool:
+        return time.monotonic() >= self.until
+
+    def failed(self) -> None:
+        self.failures += 1
+        if self.failures >= self.after:
+            self.until = time.monotonic() + self.delay
+            self.delay = min(self.delay * 2, self.most)
+
+    def ok(self) -> None:
+        self.failures = 0
+        self.delay = self.first
+        self.until = 0.0
 
 
 def output_available(device: str | int | None = None) -> bool:

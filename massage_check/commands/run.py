@@ -93,6 +93,9 @@ def build_loop(settings: Any, q: Any, source: Any, speaker: Any, mode: str, **ho
 def print_result(report: Any, out: Any = None) -> None:
     out = out or sys.stdout
     t = report.transcript
+    if getattr(report, "interrupted", False):
+        print(f"\nInterrupted before a result{f' ({report.error})' if report.error else ''}", file=out, flush=True)
+        return
     print(f"\nOutcome: {t.get('outcome')} (ended by {t.get('ended_by')}"
           f"{', abandoned' if report.abandoned else ''})", file=out)
     if t.get("explanation"):
@@ -131,7 +134,8 @@ class Recording:
 
     def on_dialog(self, dm: Any) -> None:
         if self.base is not None:
-            self.current = self.base.next_session()
+            # from the last session's recorder: a result the disk could not take is tried again now
+            self.current = (self.current or self.base).next_session()
             self.current.begin(dm.transcript)
             dm.on_end = self.tell_staff
 
@@ -156,10 +160,13 @@ class Recording:
         loop.keep_audio = self.keep_audio
         loop.on_heard = self.on_heard
 
-    def finish(self, record: dict[str, Any]) -> None:
+    def finish(self, record: dict[str, Any], interrupted: bool = False) -> None:
+        """Store the result; a session cut off before one (SIGTERM, an error) is stored as interrupted."""
         if self.current is not None:
-            self.current.finish(record)
-            self.current = None
+            if interrupted:
+                self.current.interrupt(record)
+            else:
+                self.current.finish(record)
 
     def hooks(self) -> dict[str, Any]:
         return {"on_turn": self.on_turn, "on_dialog": self.on_dialog}
@@ -186,7 +193,7 @@ def run_file(args: argparse.Namespace, settings: Any, cfg: Any, speaker: Any) ->
     loop = build_loop(settings, load_rules(args.rules, cfg), source, speaker, mode="voice", **recording.hooks())
     recording.attach(loop)
     report = loop.run_session()
-    recording.finish(report.transcript)
+    recording.finish(report.transcript, report.interrupted)
     print_result(report)
     write_transcript(args.transcript, report.transcript)
     return 0
@@ -209,7 +216,7 @@ def run_kiosk(args: argparse.Namespace, settings: Any, cfg: Any, speaker: Any) -
     recording.attach(loop)
 
     def on_session(report: Any) -> None:
-        recording.finish(report.transcript)
+        recording.finish(report.transcript, report.interrupted)
         print_result(report)
         write_transcript(args.transcript, report.transcript)
         print(READY, flush=True)

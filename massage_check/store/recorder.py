@@ -42,6 +42,7 @@ class SafeRecorder:
         self._pending: list[dict[str, Any]] = []
         self._failed = False
         self._finished = False
+        self._unsaved: dict[str, Any] | None = None  # a finished session not yet stored (disk full, say)
 
     @classmethod
     def open(cls, data_dir: Path | str | None = None, cfg: Any = None,
@@ -64,8 +65,12 @@ class SafeRecorder:
         """A fresh recorder for the next patient, sharing this store (kiosk: one store, many sessions).
 
         A session this recorder began but never finished is marked interrupted now,
-        not only when the process ends.
+        not only when the process ends. A finished session that could not be stored
+        (the disk was full) is tried once more now: space may have been freed since.
         """
+        if self.store is not None and self._unsaved is not None:
+            store, record, self._unsaved = self.store, self._unsaved, None
+            self._guard(lambda: store.save_transcript(record))
         if self.store is not None and self.session_id is not None and not self._finished:
             store, sid = self.store, self.session_id
             self._guard(lambda: store.interrupt_session(sid))
@@ -115,22 +120,45 @@ class SafeRecorder:
         record = _plain(transcript)
         if self.store is None and self._opener is not None:
             self.store = self._guard(self._opener)  # the problem may have cleared
+        if self.session_id:
+            record = {**record, "session_id": self.session_id}
         if self.store is None:
+            self._unsaved = record
             return None
         store = self.store
         if self._failed or self.session_id is None:
-            if self.session_id:
-                record = {**record, "session_id": self.session_id}
             sid = self._guard(lambda: store.save_transcript(record))
             if sid:
                 self.session_id = sid
+            self._unsaved = None if sid else record
             return sid
         sid = self.session_id
         self._guard(lambda: store.finish_session(
             sid, record.get("outcome"), record.get("rules") or [], record.get("explanation"),
             record.get("answers") or {}, record.get("ended_by"),
             completed=record.get("completed"), ended_at=record.get("ended_at")))
-        return None if self._failed else sid
+        if self._failed:
+            self._unsaved = record
+            return None
+        return sid
+
+    def interrupt(self, transcript: Mapping[str, Any] | Any) -> None:
+        """The session was cut off before a result (the kiosk was stopped, or an error): keep every
+        turn heard so far and mark it `interrupted` (which flags it for the staff), never finished."""
+        self._finished = True
+        record = {k: v for k, v in _plain(transcript).items() if k not in ("ended_at", "outcome", "ended_by")}
+        if self.store is None and self._opener is not None:
+            self.store = self._guard(self._opener)
+        if self.store is None:
+            return
+        store = self.store
+        if self._failed or self.session_id is None:
+            if self.session_id:
+                record["session_id"] = self.session_id
+            self.session_id = self._guard(lambda: store.save_transcript(record)) or self.session_id
+        if self.session_id is not None:
+            sid = self.session_id
+            self._guard(lambda: store.interrupt_session(sid))
 
     def tell_staff(self, transcript: Mapping[str, Any] | Any, desk_within: float | None = None) -> bool:
         """End the session now (result and attention flag committed) and say if the staff were told.
