@@ -22,6 +22,8 @@ COMMANDS = [
     "massage_check.commands.run",
     "massage_check.commands.demo",
     "massage_check.commands.devices",
+    "massage_check.commands.config_cmd",
+    "massage_check.commands.status",
 ]
 
 
@@ -45,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except UserError as exc:
         print(f"massage-check: error: {exc}", file=sys.stderr)
-        return 2
+        return int(getattr(exc, "exit_code", 2))
     except KeyboardInterrupt:
         print("\nmassage-check: interrupted", file=sys.stderr)
         return 130

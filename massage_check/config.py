@@ -7,6 +7,7 @@ clear error naming the file and the key instead of a silently ignored setting.
 """
 from __future__ import annotations
 
+import difflib
 import os
 import tempfile
 from collections.abc import Mapping
@@ -23,11 +24,25 @@ APP_NAME = "massage-check"
 # Settings whose value outside a range is a mistake, not a preference: (lowest, highest).
 RANGES: dict[str, tuple[float, float]] = {
     "voice_tts_wpm": (120, 200),  # slower drags for everyone, faster is hard to follow for older patients
+    "confidence_threshold": (0.0, 1.0),
+    "voice_tts_volume": (0.0, 1.0),
+    "review_port": (1, 65535),
+    "retention_days": (0, 36500),
 }
+# Settings with a fixed set of values.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "review_scheme": ("auto", "https", "http"),
+    "voice_tts_engine": ("espeak-ng", "pyttsx3"),
+}
+# Exit status of a command stopped by a bad config file (sysexits.h EX_CONFIG). The kiosk's systemd
+# unit lists it in RestartPreventExitStatus=: restarting cannot fix a config file.
+EXIT_CONFIG = 78
 
 
 class ConfigError(UserError):
     """The config file is unreadable or holds an unknown key or a wrong type."""
+
+    exit_code = EXIT_CONFIG
 
 
 @dataclass(frozen=True)
@@ -81,43 +96,97 @@ def _type_name(default: Any) -> str:
             list: "a list", dict: "a mapping"}.get(type(default), type(default).__name__)
 
 
-def validate(values: Mapping[str, Any], defaults: Mapping[str, Any], source: Path | str) -> None:
-    """Raise ConfigError for an unknown key or a value of the wrong type."""
+def problems(values: Mapping[str, Any], defaults: Mapping[str, Any], source: Path | str,
+             lines: Mapping[str, int] | None = None) -> list[str]:
+    """Every unknown key, wrong type or out-of-range value, each as 'FILE:LINE: what. Fix: how'."""
+    return [message for _, message in key_problems(values, defaults, source, lines)]
+
+
+def key_problems(values: Mapping[str, Any], defaults: Mapping[str, Any], source: Path | str,
+                 lines: Mapping[str, int] | None = None) -> list[tuple[str, str]]:
+    """(key, message) for every unknown key, wrong type or out-of-range value."""
+    out: list[tuple[str, str]] = []
+    lines = lines or {}
     for key, value in values.items():
+        where = f"{source}:{lines[key]}" if key in lines else f"{source}"
         if key not in defaults:
-            known = ", ".join(sorted(defaults))
-            raise ConfigError(f"{source}: unknown setting '{key}'. Known settings: {known}")
+            close = difflib.get_close_matches(str(key), list(defaults), n=1, cutoff=0.6)
+            fix = (f"did you mean '{close[0]}'? " if close else "") + "Correct the name or remove the line"
+            out.append((key, f"{where}: unknown setting '{key}'. Known settings: {', '.join(sorted(defaults))}. "
+                             f"Fix: {fix}"))
+            continue
         if not _type_ok(defaults[key], value):
-            raise ConfigError(
-                f"{source}: setting '{key}' must be {_type_name(defaults[key])}, got {value!r}"
-            )
+            out.append((key, f"{where}: setting '{key}' must be {_type_name(defaults[key])}, got {value!r}. "
+                             f"Fix: write e.g. '{key}: {_example(defaults[key])}' (the default)"))
+            continue
         if key in RANGES and not RANGES[key][0] <= value <= RANGES[key][1]:
             low, high = RANGES[key]
-            raise ConfigError(f"{source}: setting '{key}' must be between {low:g} and {high:g}, got {value!r}")
+            out.append((key, f"{where}: setting '{key}' must be between {low:g} and {high:g}, got {value!r}. "
+                             f"Fix: choose a value in that range (default {_example(defaults[key])})"))
+        if key in CHOICES and value not in CHOICES[key]:
+            out.append((key, f"{where}: setting '{key}' must be one of {', '.join(CHOICES[key])}, got {value!r}. "
+                             f"Fix: write '{key}: {defaults[key]}' (the default) or another of those"))
+    return out
+
+
+def _example(default: Any) -> str:
+    return "null" if default is None else yaml.safe_dump(default, default_flow_style=True).strip().removesuffix("...").strip()
+
+
+def validate(values: Mapping[str, Any], defaults: Mapping[str, Any], source: Path | str,
+             lines: Mapping[str, int] | None = None) -> None:
+    """Raise ConfigError for an unknown key, a value of the wrong type or out of range (the first one)."""
+    found = problems(values, defaults, source, lines)
+    if found:
+        raise ConfigError(found[0])
+
+
+def read_user_file(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
+    """The user's settings and the line of each key. Syntax errors, a file that is not a mapping and
+    duplicate keys are ConfigErrors naming the file and line."""
+    if not path.exists():
+        return {}, {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"{path}: cannot read config file: {reason}. Fix: make it readable by this user "
+                          f"(chmod/chown) or point MASSAGE_CHECK_CONFIG elsewhere") from exc
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else f"{path}"
+        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: not valid YAML ({what}). Fix: write one 'key: value' per line "
+                          f"(see deploy/config.example.yaml), or delete the file to use the defaults") from exc
+    if data is None:
+        return {}, {}
+    if not isinstance(data, dict) or not isinstance(node, yaml.MappingNode):
+        raise ConfigError(f"{path}:1: must be a mapping of 'key: value' lines, got {type(data).__name__}. "
+                          f"Fix: write one 'key: value' per line (see deploy/config.example.yaml)")
+    lines: dict[str, int] = {}
+    for key_node, _ in node.value:
+        key = key_node.value
+        line = key_node.start_mark.line + 1
+        if key in lines:
+            raise ConfigError(f"{path}:{line}: setting '{key}' is set twice (also on line {lines[key]}). "
+                              f"Fix: keep one of the two lines")
+        lines[key] = line
+    return data, lines
 
 
 def _read_user_file(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc}). Fix or delete the file.") from exc
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from exc
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: must be a mapping of 'key: value' lines, got {type(data).__name__}")
-    return data
+    return read_user_file(path)[0]
 
 
 def load_config(path: Path | None = None) -> Config:
     """Defaults merged with the user's file (which need not exist)."""
     path = path or config_path()
     defaults = load_defaults()
-    user = _read_user_file(path)
-    validate(user, defaults, path)
+    user, lines = read_user_file(path)
+    validate(user, defaults, path, lines)
     return Config(values={**defaults, **user}, path=path, user_keys=frozenset(user))
 
 

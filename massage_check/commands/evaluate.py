@@ -39,7 +39,9 @@ def read_answers(path: Path) -> tuple[dict[str, str], dict[str, int]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    q = load_rules(args.rules)
+    from massage_check.config import load_config
+
+    q = load_rules(args.rules, None if args.rules else load_config())  # --rules, else config rules_file
     raw, lines = read_answers(args.answers)
     answers: dict[str, str] = {}
     for key, value in raw.items():

@@ -13,12 +13,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     rsub.required = True
     check = rsub.add_parser("check", help="validate a rules file (same checks as at start-up)")
     check.add_argument("file", type=Path, nargs="?", default=None,
-                       help="rules YAML (default: the packaged rules/massage.yaml)")
+                       help="rules YAML (default: config rules_file, else the packaged rules/massage.yaml)")
     check.set_defaults(func=run_check)
 
 
 def run_check(args: argparse.Namespace) -> int:
-    q = load_rules(args.file)
+    from massage_check.config import load_config
+
+    q = load_rules(args.file, None if args.file else load_config())
     safety = sum(1 for x in q.questions if x.safety)
     print(f"{q.path}: OK: {len(q.questions)} questions ({safety} safety), {len(q.rules)} rules, "
           f"sha256 {q.sha256[:12]}")
