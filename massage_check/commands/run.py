@@ -42,6 +42,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sessions", type=int, metavar="N", help="kiosk: stop after N sessions")
     p.add_argument("--no-store", action="store_true",
                    help="do not save sessions in the transcript store for staff review")
+    p.add_argument("--service", action="store_true",
+                   help="as a systemd service (deploy/massage-check.service): one journal line a session and "
+                   "one a fault, no answers or results in it; waits for a missing microphone; a bad config, "
+                   "rules file, model or voice exits 78 (not restarted)")
     p.set_defaults(func=run)
 
 
@@ -173,12 +177,37 @@ class Recording:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "service", False):
+        from massage_check.service import run_service
+
+        return run_service(args, run_as_service)
     setup_logging(args.verbose)
     settings, cfg = settings_from(args)
     speaker = build_speaker(args, settings)
     if args.audio_in is not None:
         return run_file(args, settings, cfg, speaker)
     return run_kiosk(args, settings, cfg, speaker)
+
+
+def run_as_service(args: argparse.Namespace) -> int:
+    """`run --service` (massage_check.service sets up the journal lines and exit codes)."""
+    from massage_check.service import quiet_fallback
+
+    settings, cfg = settings_from(args)
+    speaker = quiet_fallback(build_speaker(args, settings))
+    if args.audio_in is not None:
+        return run_file(args, settings, cfg, speaker)
+    return run_kiosk(args, settings, cfg, speaker)
+
+
+def report_session(args: argparse.Namespace, report: Any) -> None:
+    """The result on the screen, or (--service) one journal line with no answers or advice in it."""
+    if getattr(args, "service", False):
+        from massage_check.service import log_session
+
+        log_session(report)
+    else:
+        print_result(report)
 
 
 def run_file(args: argparse.Namespace, settings: Any, cfg: Any, speaker: Any) -> int:
@@ -194,7 +223,7 @@ def run_file(args: argparse.Namespace, settings: Any, cfg: Any, speaker: Any) ->
     recording.attach(loop)
     report = loop.run_session()
     recording.finish(report.transcript, report.interrupted)
-    print_result(report)
+    report_session(args, report)
     write_transcript(args.transcript, report.transcript)
     return 0
 
@@ -207,19 +236,24 @@ def run_kiosk(args: argparse.Namespace, settings: Any, cfg: Any, speaker: Any) -
     from voice.sources import AudioUnavailable, MicrophoneSource
 
     source = MicrophoneSource(device_arg(settings.mic_device), guard_seconds=settings.guard_seconds)
+    rules = load_rules(args.rules, cfg)  # a bad rules file or model is reported before any microphone trouble
+    recording = Recording(not args.no_store, cfg)
+    loop = build_loop(settings, rules, source, speaker, mode="voice", **recording.hooks())
+    recording.attach(loop)
     try:
         source.open()
     except AudioUnavailable as exc:
-        raise UserError(str(exc)) from None
-    recording = Recording(not args.no_store, cfg)
-    loop = build_loop(settings, load_rules(args.rules, cfg), source, speaker, mode="voice", **recording.hooks())
-    recording.attach(loop)
+        if not getattr(args, "service", False):
+            raise UserError(str(exc)) from None
+        # a service started at boot may come up before the USB sound card: the source retries with back-off
+        logging.getLogger("massage_check.service").warning("waiting for the microphone: %s", exc)
 
     def on_session(report: Any) -> None:
         recording.finish(report.transcript, report.interrupted)
-        print_result(report)
+        report_session(args, report)
         write_transcript(args.transcript, report.transcript)
-        print(READY, flush=True)
+        if not getattr(args, "service", False):
+            print(READY, flush=True)
 
     def stop(*_: Any) -> None:
         loop.stop_event.set()
