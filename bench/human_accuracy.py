@@ -53,11 +53,22 @@ WHISPER_TINY_EN = {"yes": (76, 77), "no": (20, 30)}
 TUNED_OR_TRAINED = ("hedgewars-", "asterisk")
 
 
-def product_turns(model: Path, paths: list[Path]) -> list[str]:
-    """Each clip as one listening turn on a question, as bench.accuracy's product turns are heard."""
+def product_turns(model: Path, paths: list[Path], pad_seconds: float = 0.5) -> list[str]:
+    """Each clip as one listening turn on a question, as bench.accuracy's product turns are heard.
+    A patient answers into a room that was quiet before and after: many clips (the cut-out words
+    above all) start on the word itself, and the listener's first block would then be taken for
+    the room's quiet, so each clip gets `pad_seconds` of quiet-room noise on each side."""
+    import numpy as np  # noqa: PLC0415
+
     from bench.accuracy import product_turns as turns  # noqa: PLC0415
     from models.build.tts import read_wav  # noqa: PLC0415
-    return [text for text, _ in turns(model, [read_wav(p) for p in paths])]
+    rng = np.random.default_rng(5)
+    pad = int(pad_seconds * 16000)
+
+    def padded(x):
+        return np.concatenate([rng.normal(0, 3.0, pad), x, rng.normal(0, 3.0, pad)]).astype(np.float32)
+
+    return [text for text, _ in turns(model, [padded(read_wav(p)) for p in paths])]
 
 
 def speaker_group(speaker: str) -> str:
