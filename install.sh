@@ -4,15 +4,21 @@
 #   sh install.sh --dev    also what the tests, benchmarks and model builds need (its training voices
 #                          MBROLA, SVOX Pico and RHVoice come from Debian's contrib/non-free components,
 #                          which it adds to apt's sources if they are missing)
+#   sh install.sh --kiosk  the product as a service that starts at boot (Raspberry Pi OS / Debian, as root
+#                          or with sudo): a system user massage-check (group audio, home and data in
+#                          /var/lib/massage-check), the product in /opt/massage-check/venv, the unit
+#                          deploy/massage-check.service, enabled and started (README "Kiosk install")
 # Safe to run again: it installs only what is missing.
 set -eu
 cd "$(dirname "$0")"
 
 DEV=0
+KIOSK=0
 case "${1:-}" in
     --dev) DEV=1 ;;
+    --kiosk) KIOSK=1 ;;
     "") ;;
-    *) echo "install.sh: unknown option ${1}; use no option (the product) or --dev" >&2; exit 2 ;;
+    *) echo "install.sh: unknown option ${1}; use no option (the product), --dev or --kiosk" >&2; exit 2 ;;
 esac
 
 # Runtime: espeak-ng (pyttsx3's Linux driver), PortAudio (sounddevice), aplay, openssl (review page certificate).
@@ -20,8 +26,9 @@ APT="python3-venv python3-pip espeak-ng libespeak-ng1 libportaudio2 alsa-utils o
 # Tests: a virtual microphone (PulseAudio null sink), sox for audio checks,
 # a second synthesiser (flite) for voices the model never trained on,
 # headless Chromium + its WebDriver for the staff review page tests,
-# festival + its English voices (lexicon and training speakers of `python -m models.build`).
-DEV_APT="sox pulseaudio pulseaudio-utils libasound2-plugins flite chromium chromium-driver festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"
+# festival + its English voices (lexicon and training speakers of `python -m models.build`),
+# systemd for `systemd-analyze verify` of the kiosk's unit (tests/test_deploy_kiosk.py).
+DEV_APT="sox pulseaudio pulseaudio-utils libasound2-plugins flite chromium chromium-driver festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts systemd"
 [ "$DEV" = 1 ] && APT="$APT $DEV_APT"
 # Training voices of `python -m models.build`: MBROLA's recorded-diphone speakers (native and accented
 # English, spoken through espeak-ng; three are held-out test voices), SVOX Pico and RHVoice (two of its
@@ -58,6 +65,55 @@ if [ -n "$missing" ]; then
 fi
 
 PY=${PYTHON:-python3}
+if [ "$KIOSK" = 1 ]; then
+    # The kiosk: nothing in this directory is used at run time (it may be a clone in someone's home).
+    PREFIX=/opt/massage-check
+    USER_NAME=massage-check
+    HOME_DIR=/var/lib/massage-check
+    UNIT=/etc/systemd/system/massage-check.service
+    getent passwd "$USER_NAME" >/dev/null ||
+        $SUDO useradd --system --user-group --home-dir "$HOME_DIR" --shell /usr/sbin/nologin \
+            --comment "massage-check kiosk" "$USER_NAME"
+    $SUDO usermod -a -G audio "$USER_NAME"           # ALSA devices (/dev/snd) belong to group audio
+    $SUDO install -d -m 0700 -o "$USER_NAME" -g "$USER_NAME" "$HOME_DIR"
+    # Built from a copy so that no root-owned build files are left in this directory.
+    src=$(mktemp -d)
+    tar --exclude=./.venv --exclude=./.git --exclude=./build --exclude='*.egg-info' \
+        --exclude='__pycache__' --exclude=./.pytest_cache -cf - . | tar -xf - -C "$src"
+    [ -x "$PREFIX/venv/bin/python" ] || $SUDO "$PY" -m venv "$PREFIX/venv"
+    $SUDO "$PREFIX/venv/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+    $SUDO "$PREFIX/venv/bin/python" -m pip install -q "$src"
+    rm -rf "$src"
+    $SUDO chmod -R go+rX "$PREFIX"
+    $SUDO ln -sf "$PREFIX/venv/bin/massage-check" /usr/local/bin/massage-check
+    as_user() { $SUDO runuser -u "$USER_NAME" -- env HOME="$HOME_DIR" "$@"; }
+    conf="$HOME_DIR/.config/massage-check/config.yaml"
+    if ! $SUDO test -e "$conf"; then
+        as_user mkdir -p "$HOME_DIR/.config/massage-check"
+        $SUDO install -m 0600 -o "$USER_NAME" -g "$USER_NAME" deploy/config.example.yaml "$conf"
+    fi
+    if ! as_user "$PREFIX/venv/bin/massage-check" config check; then
+        echo "install.sh: fix $conf (the lines above say how), then run sh install.sh --kiosk again" >&2
+        exit 1
+    fi
+    $SUDO install -m 0644 deploy/massage-check.service "$UNIT"
+    if [ -d /run/systemd/system ]; then
+        $SUDO systemctl daemon-reload
+        $SUDO systemctl enable massage-check.service
+        $SUDO systemctl restart massage-check.service
+        sleep 3
+        $SUDO systemctl --no-pager status massage-check.service || true
+        echo "install.sh: the kiosk runs now and at every boot. Health: massage-check status;" \
+             "journal: journalctl -u massage-check"
+    else
+        # No systemd running (a container, a chroot): the unit is installed; say what to run.
+        command -v systemctl >/dev/null && $SUDO systemctl enable massage-check.service 2>/dev/null || true
+        echo "install.sh: systemd is not running on this machine, so the service was not started."
+        echo "  On the Pi:  sudo systemctl daemon-reload && sudo systemctl enable --now massage-check"
+        echo "  By hand:    sudo runuser -u $USER_NAME -- env HOME=$HOME_DIR $PREFIX/venv/bin/massage-check run --service"
+    fi
+    exit 0
+fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 if [ "$DEV" = 1 ]; then
