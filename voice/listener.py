@@ -12,6 +12,20 @@ audio read), so a WAV file fed faster than real time behaves like a live
 microphone, and a lost microphone (no audio) makes the dialog wait instead of
 time out.
 
+In a waiting room others talk too. The listener follows the foreground talker:
+the loudest sustained level of the turn. Once it is known, a block more than
+`background_db` below it is not the patient's speech: it ends pauses and answers
+like quiet, and past `pause_feed_seconds` it never reaches the decoder, so a
+television behind the patient neither keeps an answer open nor adds words to it.
+If someone `louder_db` louder than everything so far starts after the gate
+opened on quieter talk (the TV, then the patient), the decoder starts again just
+before them: what the other people said is dropped. The room's steady talk sets
+the noise floor (NoiseFloor), and once a session has heard the patient (their
+start phrase or an answer), speech more than `talker_range_db` below their level
+(`talker_db`) does not open the gate: a far-away "yes" is not theirs, and an
+answer `quieter_db` below it comes out doubtful (confidence at most
+QUIETER_CONFIDENCE), so a safety question reads it back instead of taking it.
+
 Speech already going on when listening starts, or (on a source that loses
 nothing between turns, a file) starting within `continuation_seconds` of the
 previous answer's end, is the rest of the previous answer, never an answer to
@@ -22,6 +36,7 @@ microphone.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -47,6 +62,11 @@ class ListenConfig:
     min_speech_blocks: int = 2  # ... for this many blocks in a row
     read_timeout: float = 0.25  # how long one blocking read may wait
     preroll_seconds: float = 0.4  # audio before the speech onset that still goes to the decoder
+    background_db: float = 15.0  # a block this far below the turn's foreground talker is someone else (or quiet)
+    louder_db: float = 6.0  # a talker this much louder than all before them is the patient: decode from them
+    louder_after_seconds: float = 0.5  # ... once the decoder has had this much of the others
+    talker_range_db: float = 15.0  # speech this far below the patient's known level is someone else's
+    quieter_db: float = 7.0  # an answer this far below the patient's known level is in doubt (read back)
 
 
 @dataclass(frozen=True)
@@ -64,6 +84,7 @@ class Utterance:
     pauses: tuple[float, ...] = ()  # quiet gaps inside the answer after which speech went on (s)
     continues: bool = False  # the speech went on from the previous answer (see module doc)
     gap: float | None = None  # ... and the quiet between them on the patient's clock (None: unknown)
+    level: float | None = None  # the foreground talker's level (dBFS, two blocks held), when heard
 
     @property
     def heard(self) -> bool:
@@ -102,33 +123,81 @@ def ends_with_phrase(text: str, phrases: Sequence[str] | None) -> bool:
 
 
 class NoiseFloor:
-    """Background level: the 10th percentile of the last ~2 s of block levels.
+    """Background level: the higher of the 10th percentile of the last ~2 s of block levels
+    (a room's quiet) and the median of the last ~8 s (a room's talk: a television or people
+    talking on and on are the background, and a patient starts out of it, louder).
 
     Kept across turns by the caller so a turn that starts mid-word still knows
     what quiet sounds like in this room. Digital silence (a muted or virtual
     device gives exact zeros) says nothing about the room and is left out;
-    until a real level is seen the floor is a quiet room's.
+    until a real level is seen the floor is a quiet room's. An answer is short
+    against 8 s, so the patient's own speech hardly moves the median.
     """
 
     QUIET_ROOM_DB = -60.0
     DIGITAL_SILENCE_DB = -90.0
+    TALKY_DB = 5.0   # steady noise has its median within ~2 dB of its 10th percentile; talk far more
 
-    def __init__(self, initial_db: float | None = None, window: int = 40):
+    def __init__(self, initial_db: float | None = None, window: int = 40, talk_window: int = 160):
         self.levels: deque[float] = deque(maxlen=window)
+        self.talk: deque[float] = deque(maxlen=talk_window)
         if initial_db is not None:
             self.levels.append(initial_db)
+            self.talk.append(initial_db)
 
-    def update(self, level: float) -> float:
+    def update(self, level: float, talk: bool = True) -> float:
+        """Take a block's level; `talk` False while a turn's speech is being decoded (the patient's
+        own words do not make the room talkative)."""
         if level > self.DIGITAL_SILENCE_DB:
             self.levels.append(level)
+            if talk:
+                self.talk.append(level)
         return self.value
 
     @property
+    def quiet(self) -> float:
+        """The room at its quietest: the 10th percentile of the last ~2 s."""
+        return sorted(self.levels)[len(self.levels) // 10] if self.levels else self.QUIET_ROOM_DB
+
+    @property
     def value(self) -> float:
+        """The quiet level, or in a talkative room (median TALKY_DB or more above it) the median."""
         if not self.levels:
             return self.QUIET_ROOM_DB
-        ordered = sorted(self.levels)
-        return ordered[len(ordered) // 10]
+        talk = sorted(self.talk)[len(self.talk) // 2] if self.talk else self.quiet
+        return talk if talk - self.quiet >= self.TALKY_DB else self.quiet
+
+
+class Foreground:
+    """The level of the turn's foreground talker: the loudest level held for two blocks in a
+    row since the decoder started (a click or a bang is one block). A level `background_db`
+    below it is background; a run of two blocks `louder_db` above it is a louder talker."""
+
+    def __init__(self, background_db: float, louder_db: float):
+        self.background_db, self.louder_db = background_db, louder_db
+        self.level: float | None = None
+        self.last: float | None = None
+        self.louder_run = 0
+
+    def restart(self, level: float | None) -> None:
+        self.level = self.last = level
+        self.louder_run = 0
+
+    def hear(self, level: float, loud: bool) -> bool:
+        """Take one block's level; True when a louder talker has just begun."""
+        held = min(level, self.last) if self.last is not None else level
+        self.last = level
+        if self.level is not None and loud and level >= self.level + self.louder_db:
+            self.louder_run += 1
+        else:
+            self.louder_run = 0
+        louder = self.louder_run >= 2
+        if loud and (self.level is None or held > self.level):
+            self.level = held          # a louder talker raises the level at once: they are heard once
+        return louder
+
+    def background(self, level: float) -> bool:
+        return self.level is not None and level < self.level - self.background_db
 
 
 class Patience(Protocol):
@@ -143,6 +212,7 @@ class _Energy:
     last_loud: float | None = None
 
 
+HUSH_AFTER = 0.15  # others' speech this long after the patient's last loud block is hushed (a soft "s" is not)
 MIN_PAUSE = 0.2  # quiet inside speech at least this long is a pause (words at 0.6x are <= 0.05 s apart)
 
 
@@ -158,6 +228,7 @@ def listen(
     whole: Callable[[str], bool] | None = None,
     patience: Patience | None = None,
     after_answer: float | None = None,
+    talker_db: float | None = None,
 ) -> Utterance:
     """Listen until an answer, silence, or the source runs out.
 
@@ -167,7 +238,8 @@ def listen(
     end in an accepted phrase); `patience` says how much quiet ends it (what the session learned
     about the patient, voice.pace; without it `end_silence` or `patient_silence`);
     `after_answer` is the time on the patient's clock since the previous answer ended (None:
-    no answer to continue).
+    no answer to continue); `talker_db`, the patient's level heard earlier in the session
+    (Utterance.level; None: not known yet).
     """
     recognizer.begin(phrases)
     floor = floor or NoiseFloor()
@@ -200,9 +272,12 @@ def listen(
 
     def utterance(hyp: Hypothesis, decided: float, why: str) -> Utterance:
         heard = bool(hyp.text)
+        if heard and talker_db is not None and fg.level is not None and fg.level < talker_db - cfg.quieter_db:
+            hyp = doubtful(hyp)
         return Utterance(hyp, pos, speech_end(hyp) if heard else None, pos if heard else None, decided, why,
                          audio(), speech_start if heard else None, tuple(pauses) if heard else (),
-                         continues and heard, gap if heard and continues else None)
+                         continues and heard, gap if heard and continues else None,
+                         fg.level if heard else None)
 
     def finish(why: str) -> Utterance:
         decided = time.monotonic()  # latency counts the final decode too
@@ -219,7 +294,34 @@ def listen(
     stashed: float | None = None  # when the first of them was closed (the wait after it is bounded)
 
     feeding = False  # the decoder only gets audio from just before speech onward
-    preroll: deque[bytes] = deque(maxlen=max(1, int(cfg.preroll_seconds / BLOCK_SECONDS)))
+    preroll: deque[tuple[bytes, float]] = deque(maxlen=max(1, int(cfg.preroll_seconds / BLOCK_SECONDS)))
+    recent: deque[tuple[bytes, float]] = deque(maxlen=preroll.maxlen)  # fed again when a louder talker starts
+    fg = Foreground(cfg.background_db, cfg.louder_db)
+
+    def other(lv: float) -> bool:
+        """Speech, but not the patient's: below the turn's foreground or far below the patient."""
+        return lv > floor.quiet + cfg.speech_margin_db and (
+            fg.background(lv) or (talker_db is not None and lv < talker_db - cfg.talker_range_db))
+
+    hush_rng = np.random.default_rng(7)
+
+    def hushed(block: bytes) -> bytes:
+        """Someone else's speech, heard by the decoder as the room's quiet (its 10th percentile)."""
+        n = len(block) // 2
+        rms = 32768.0 * 10 ** (floor.quiet / 20)
+        noise = hush_rng.normal(0.0, rms, n)
+        return noise.round().clip(-32768, 32767).astype("<i2").tobytes()
+
+    def feed_lead(blocks: Sequence[tuple[bytes, float]]) -> bool:
+        """The audio before an onset: other people's speech in it is hushed, but for the last
+        `resume_preroll_seconds` (a soft first consonant)."""
+        keep = len(blocks) - held.maxlen
+        fired = False
+        for i, (block, lv) in enumerate(blocks):
+            if kept is not None:
+                kept.append(block)
+            fired = feed(hushed(block) if i < keep and other(lv) else block) or fired
+        return fired
     held: deque[bytes] = deque(maxlen=max(1, int(round(cfg.resume_preroll_seconds / BLOCK_SECONDS))))
 
     def feed(block: bytes) -> bool:
@@ -243,7 +345,29 @@ def listen(
         if not floor.levels and level > NoiseFloor.DIGITAL_SILENCE_DB:
             floor.update(level)  # the first real block: quiet until proven otherwise
         loud = level > floor.value + cfg.speech_margin_db
-        floor.update(level)
+        floor.update(level, talk=not feeding)
+        recent.append((pcm, level))
+        louder = fg.hear(level, loud) if feeding else False
+        loud = loud and not fg.background(level)
+        if talker_db is not None and level < talker_db - cfg.talker_range_db:
+            loud = False  # far below the patient heard earlier: the room, not them
+        if louder and pos - rec_base - len(recent) * block_s >= cfg.louder_after_seconds:
+            # Someone much louder than all the decoder heard so far: the patient after the
+            # room's talk. Decode again from just before them.
+            recognizer.begin(phrases)
+            rec_base = pos - len(recent) * block_s
+            fg.restart(level)
+            if kept is not None:
+                kept.clear()
+            feed_lead(list(recent))
+            energy = _Energy(run=energy.run, speech=True, last_loud=pos)
+            speech_start = max(0.0, pos - energy.run * block_s)
+            has_text, text, stale = False, "", True
+            segments.clear()
+            stashed = None
+            pauses.clear()
+            held.clear()
+            continue
         if loud:
             if energy.speech and energy.last_loud is not None and pos - block_s - energy.last_loud >= MIN_PAUSE:
                 pauses.append(round(pos - block_s - energy.last_loud, 3))
@@ -261,33 +385,31 @@ def listen(
         if not feeding:
             # Silence never reaches the decoder: long quiet stretches would only grow its
             # lattice (and cost CPU). Speech opens the gate, with a little audio from before.
-            preroll.append(pcm)
+            preroll.append((pcm, level))
             if not loud:
                 if pos >= cfg.no_input_seconds:
                     return finish("no_input")
                 continue
             feeding = True
+            fg.restart(level)
             rec_base = pos - len(preroll) * block_s
-            fired = False
-            for block in preroll:
-                if kept is not None:
-                    kept.append(block)
-                fired = feed(block) or fired
+            fired = feed_lead(list(preroll))
             preroll.clear()
         else:
             if kept is not None:
                 kept.append(pcm)
+            after_loud = pos - (energy.last_loud or pos)
             if loud:  # speech again after a pause: the decoder hears the pause's last moment too
                 fired = False
                 for block in held:
                     fired = feed(block) or fired
                 held.clear()
                 fired = feed(pcm) or fired
-            elif pos - (energy.last_loud or pos) > cfg.pause_feed_seconds + block_s / 2:
+            elif after_loud > cfg.pause_feed_seconds + block_s / 2:
                 held.append(pcm)  # a long pause would trip the decoder's own endpoint
                 fired = False
-            else:
-                fired = feed(pcm)
+            else:  # a pause's first moments; others talking in it past a word's soft end are hushed
+                fired = feed(hushed(pcm) if after_loud > HUSH_AFTER and other(level) else pcm)
         if fired:
             decided = time.monotonic()
             hyp = recognizer.result()
@@ -332,8 +454,19 @@ def listen(
         held.clear()
         continues, gap = False, None
         feeding = False
+        fg.restart(None)
         if pos >= cfg.no_input_seconds:
             return finish("no_input")
+
+
+QUIETER_CONFIDENCE = 0.3  # below the dialog's read-back threshold (0.6)
+
+
+def doubtful(hyp: Hypothesis) -> Hypothesis:
+    """The same words at most QUIETER_CONFIDENCE sure: heard much quieter than the patient speaks,
+    they may be someone else's across the room."""
+    return dataclasses.replace(hyp, words=tuple(dataclasses.replace(w, conf=min(w.conf, QUIETER_CONFIDENCE))
+                                                for w in hyp.words))
 
 
 def join_hypotheses(parts: Sequence[Hypothesis]) -> Hypothesis:

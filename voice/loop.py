@@ -151,6 +151,8 @@ class SpeechLoop:
         self.whole = whole or whole_reply(vocabulary)
         self.pace = self.new_pace()
         self._after_answer: float | None = None  # patient-clock seconds since the last answer ended
+        self._talker_db: float | None = None  # this session's patient's level (their start phrase, answers)
+        self._start_db: float | None = None   # the level of the start phrase that began the next session
 
     # -- pieces -----------------------------------------------------------
     def speech_end_of(self, utt: Utterance) -> float | None:
@@ -165,6 +167,13 @@ class SpeechLoop:
                     for p in prompts if p.text]
         finally:
             self.source.resume()
+
+    def heard_patient(self, utt: Utterance) -> None:
+        """Words understood (not unknown speech) were the patient's: their level is the one to expect.
+        The loudest so far is kept, so a far-away answer once taken never lowers it."""
+        words = utt.hypothesis.text.split()
+        if utt.level is not None and words and any(w != "[unk]" for w in words):
+            self._talker_db = utt.level if self._talker_db is None else max(self._talker_db, utt.level)
 
     def new_pace(self) -> Pace:
         cfg = self.config.listen
@@ -181,10 +190,11 @@ class SpeechLoop:
         utt = listen(self.source, self.recognizer, phrases, listen_cfg or self.config.listen,
                      stop=self.stop_event.is_set, wall_timeout=wall_timeout, floor=self.floor,
                      keep_audio=self.keep_audio, whole=self.whole, patience=self.pace if answering else None,
-                     after_answer=after)
+                     after_answer=after, talker_db=self._talker_db if answering else None)
         if answering:
             self._after_answer = utt.trailing_quiet if utt.heard else None
             self.pace.heard(utt)
+            self.heard_patient(utt)
         log.info("heard %r (%s, confidence %s%s)", utt.hypothesis.text, utt.reason, utt.hypothesis.confidence,
                  ", the rest of the last answer" if utt.continues else "")
         if self.on_heard is not None:
@@ -204,6 +214,7 @@ class SpeechLoop:
         dm = self.make_dialog()
         self.pace = self.new_pace()
         self._after_answer = None
+        self._talker_db, self._start_db = self._start_db, None   # a new patient: known by their "start" only
         report = SessionReport({}, None, None, False, started_wall=started)
         try:
             self._converse(dm, report)
@@ -286,6 +297,9 @@ class SpeechLoop:
             utt = self.hear(("start",), wall_timeout=30.0 if self.source.realtime else None, listen_cfg=idle_cfg,
                             answering=False)
             if utt.heard and contains_phrase(utt.hypothesis.text, start_phrases):
+                self._talker_db = None
+                self.heard_patient(utt)    # whoever said "start" is the patient of this session
+                self._start_db = self._talker_db
                 return utt
             if utt.reason == "exhausted":
                 return None
