@@ -21,8 +21,9 @@ case "${1:-}" in
     *) echo "install.sh: unknown option ${1}; use no option (the product), --dev or --kiosk" >&2; exit 2 ;;
 esac
 
-# Runtime: espeak-ng (pyttsx3's Linux driver), PortAudio (sounddevice), aplay, openssl (review page certificate).
-APT="python3-venv python3-pip espeak-ng libespeak-ng1 libportaudio2 alsa-utils openssl"
+# Runtime: espeak-ng (pyttsx3's Linux driver), PortAudio (sounddevice), aplay, openssl (review page certificate),
+# libatomic1 (libvosk.so of the aarch64 vosk wheel needs it; a minimal Debian arm64 lacks it).
+APT="python3-venv python3-pip espeak-ng libespeak-ng1 libportaudio2 alsa-utils openssl libatomic1"
 # Tests: a virtual microphone (PulseAudio null sink), sox for audio checks,
 # a second synthesiser (flite) for voices the model never trained on,
 # headless Chromium + its WebDriver for the staff review page tests,

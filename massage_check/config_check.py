@@ -120,7 +120,7 @@ def _model(cfg: Any, where: Callable[[str], str], problems: list[str], notes: li
     try:
         info = resolve_model(name, models_dir)
         model = open_model(name, models_dir)
-    except ModelError as exc:
+    except (ModelError, OSError) as exc:  # OSError: libvosk itself cannot load (a missing system library)
         problems.append(f"{where('model')}: model {name!r} does not load: {_said(exc)}. Fix: `massage-check models "
                         f"list` shows the installed ones; `massage-check models use answer-model` for the built-in")
         return

@@ -67,7 +67,7 @@ def _model(cfg: Any, config_mod: Any, problems: list[str]) -> dict[str, Any]:
         open_model(name, config_mod.models_dir(cfg))
         return {"name": name, "path": str(info.path), "loaded": True,
                 "load_seconds": round(time.perf_counter() - start, 2)}
-    except ModelError as exc:
+    except (ModelError, OSError) as exc:  # OSError: libvosk itself cannot load (a missing system library)
         problems.append(f"model {name!r} does not load: {exc}")
         return {"name": name, "loaded": False, "error": str(exc)}
 
