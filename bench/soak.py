@@ -58,9 +58,18 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def snapshot(label: str, sessions: int) -> dict[str, Any]:
-    return {"at": label, "sessions": sessions, "rss_mb": round(rss_mb(), 1), "open_fds": open_fds(),
-            "threads": threading.active_count()}
+def snapshot(label: str, sessions: int, loop: Any = None) -> dict[str, Any]:
+    """The process now; with the loop, also what its bounded caches hold (prompt clips, loaded graphs)."""
+    out = {"at": label, "sessions": sessions, "rss_mb": round(rss_mb(), 1), "open_fds": open_fds(),
+           "threads": threading.active_count()}
+    cache = getattr(getattr(loop, "speaker", None), "cache", None)
+    if cache is not None:
+        out["prompt_cache"] = {"clips": len(cache),
+                               "mb": round(sum(c.samples.nbytes for c in list(cache.values())) / 2**20, 1)}
+    loaded = getattr(getattr(getattr(loop, "recognizer", None), "models", None), "_loaded", None)
+    if loaded is not None:
+        out["graphs_loaded"] = sorted(loaded)
+    return out
 
 
 class Recordings:
@@ -83,8 +92,14 @@ class Recordings:
             path = self.cache / f"{voice}-{text.replace(' ', '_').replace(chr(39), '')}.wav"
             if not path.exists():
                 write_wav(path, self._synth[voice].synth(text).to_rate(SAMPLE_RATE))
-            clip = self._clips[key] = read_wav(path).to_rate(SAMPLE_RATE).samples.astype(np.float64)
-        return clip
+            clip = self._clips[key] = read_wav(path).to_rate(SAMPLE_RATE).samples
+        return clip.astype(np.float64)
+
+    def preload(self) -> None:
+        """Every recording into memory now, so the bench's own clips are not counted as the kiosk's growth."""
+        for voice in VOICES:
+            for text in {*STARTS, *UNKNOWN, *COMMANDS, "stop", *(a for group in ANSWERS.values() for a in group)}:
+                self.speech(text, voice)
 
 
 class SoakPatients:
@@ -148,6 +163,7 @@ class SoakPatients:
         else:
             kind = "answer"
         if kind == "walk_away":
+            self.said["walk_away"] += 1
             self.walked_away = True
             return []
         if kind == "silence":
@@ -254,7 +270,9 @@ def run(sessions: int, seed: int = 1, model: str | None = None, speak: bool = Tr
 
         settings = replace(settings, model=model)
     rng = random.Random(seed)
-    source = SoakPatients(Recordings(cache or Path(tempfile.gettempdir()) / "mc-soak-recordings"), rng)
+    recordings = Recordings(cache or Path(tempfile.gettempdir()) / "mc-soak-recordings")
+    recordings.preload()
+    source = SoakPatients(recordings, rng)
     devnull = open(os.devnull, "w")  # noqa: SIM115 - kept open for the whole run
     speaker = (AudioSpeaker(EspeakSynth(settings.voice, settings.wpm), play=lambda clip: time.monotonic())
                if speak else PrintSpeaker(devnull))
@@ -273,7 +291,7 @@ def run(sessions: int, seed: int = 1, model: str | None = None, speak: bool = Tr
     ended: collections.Counter[str] = collections.Counter()
     errors: list[str] = []
     turns = storage_errors = 0
-    snapshots = [snapshot("start", 0)]
+    snapshots = [snapshot("start", 0, loop)]
     started = time.monotonic()
 
     def on_session(report: Any) -> None:
@@ -289,7 +307,7 @@ def run(sessions: int, seed: int = 1, model: str | None = None, speak: bool = Tr
         if report.error:
             errors.append(report.error)
         if n == 10:
-            snapshots.append(snapshot("after 10", n))
+            snapshots.append(snapshot("after 10", n, loop))
         if progress and n % 25 == 0:
             print(f"  {n} sessions, {time.monotonic() - started:.0f} s, RSS {rss_mb():.1f} MB, "
                   f"{open_fds()} fds", file=sys.stderr, flush=True)
@@ -300,7 +318,7 @@ def run(sessions: int, seed: int = 1, model: str | None = None, speak: bool = Tr
         completed = sum(outcomes.values())
         errors.append(f"kiosk ended: {type(exc).__name__}: {exc}")
     wall = time.monotonic() - started
-    snapshots.append(snapshot("end", completed))
+    snapshots.append(snapshot("end", completed, loop))
     logging.getLogger().removeHandler(counter)
 
     from massage_check.store import TranscriptStore
@@ -353,8 +371,11 @@ def table(r: dict[str, Any]) -> str:
             ("stored sessions", f"{r['store']['sessions']} {r['store']['statuses']}, {r['store']['turns']} turns, "
                                 f"integrity {'ok' if r['store']['integrity_ok'] else 'BAD'}, {r['store']['db_kb']:.0f} KB")]
     for s in r["snapshots"]:
+        cache = s.get("prompt_cache")
         rows.append((f"at {s['at']} ({s['sessions']} sessions)",
-                     f"RSS {s['rss_mb']:.1f} MB, {s['open_fds']} open fds, {s['threads']} threads"))
+                     f"RSS {s['rss_mb']:.1f} MB, {s['open_fds']} open fds, {s['threads']} threads"
+                     + (f"; prompt cache {cache['clips']} clips {cache['mb']} MB" if cache else "")
+                     + (f"; graphs {'+'.join(s['graphs_loaded'])}" if s.get("graphs_loaded") else "")))
     rows.append(("growth, after 10 -> end", f"RSS {g['rss_mb']:+.1f} MB ({g['rss_pct']:+.2f}%), "
                                             f"fds {g['open_fds']:+d}, threads {g['threads']:+d}"))
     return "\n".join(f"{name:36} {value}" for name, value in rows)
