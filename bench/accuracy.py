@@ -205,9 +205,15 @@ def score_wrapped(items: list[tuple[str, str, str, str]], interpret) -> dict:
     return out
 
 
+ROOM_HEARD_SECONDS = 0.3   # every condition pads the answer with at least this much of its room
+
+
 def _turn_worker(args: tuple[str, list[np.ndarray]]) -> list[tuple[str, float | None]]:
     """Each utterance as one listening turn of the product: the answer-context graph, the listener's
-    endpointing, and the recogniser's meaning-based confidence (share of the 5-best meaning the same)."""
+    endpointing, and the recogniser's meaning-based confidence (share of the 5-best meaning the same).
+    The listener's noise floor has heard the clip's first ROOM_HEARD_SECONDS (the room before the
+    answer, as the kiosk's floor has heard it during the prompt's turn); the patient's level is not
+    known (a first answer with no start phrase before it)."""
     import vosk
     vosk.SetLogLevel(-1)
     from dialog.vocabulary import load_vocabulary as load_dialog_vocabulary
@@ -220,10 +226,16 @@ def _turn_worker(args: tuple[str, list[np.ndarray]]) -> list[tuple[str, float | 
     vocab = load_dialog_vocabulary()
     rec = VoskRecognizer(ContextGraphs(Path(args[0])), meaning=meaning_of(vocab))
     phrases = load_vocabulary().all_phrases("answer")
+    from voice.audio import BLOCK_SECONDS, rms_dbfs
+    from voice.listener import NoiseFloor
     out = []
+    block = int(BLOCK_SECONDS * 16000)
     for x in args[1]:
-        src = WavFileSource.from_clip(Clip(np.clip(x, -32768, 32767).astype(np.int16), 16000))
-        hyp = listen(src, rec, phrases).hypothesis
+        pcm = np.clip(x, -32768, 32767).astype(np.int16)
+        floor = NoiseFloor()      # the kiosk has heard the room before the question ended: its lead
+        for i in range(0, min(len(pcm), int(ROOM_HEARD_SECONDS * 16000)) - block + 1, block):
+            floor.update(rms_dbfs(pcm[i:i + block].tobytes()))
+        hyp = listen(WavFileSource.from_clip(Clip(pcm, 16000)), rec, phrases, floor=floor).hypothesis
         out.append((hyp.text, hyp.confidence))
     return out
 
