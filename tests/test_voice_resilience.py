@@ -297,3 +297,29 @@ def _with_on_turn(make_dialog: Any, on_turn: Any) -> Any:
         dm.on_turn = on_turn
         return dm
     return made
+
+
+# -- stopped while speaking ---------------------------------------------------------------------------
+
+
+def test_stop_during_the_greeting_ends_after_the_prompt_playing(models, questionnaire, tmp_path, monkeypatch):
+    """SIGTERM's handler sets `stop_event` (the subprocess test sends a real SIGTERM while listening);
+    here it comes while the second greeting prompt plays: that prompt ends, no further one starts,
+    and the session, begun but unanswered, is stored interrupted and flagged."""
+    played: list[str] = []
+    kiosk_ref: list[Kiosk] = []
+
+    def play(clip: Any) -> float:
+        played.append("x")
+        if len(played) == 2:
+            kiosk_ref[0].loop.stop_event.set()
+        return time.monotonic()
+
+    kiosk = Kiosk(models, questionnaire, tmp_path / "data", [ALL_NO], monkeypatch=monkeypatch,
+                  speaker=AudioSpeaker(EspeakSynth("en-us", 200), play=play))
+    kiosk_ref.append(kiosk)
+    assert kiosk.run(None) == 1
+    (report,) = kiosk.reports
+    assert len(played) == 2 and len(report.spoken) == 2 and report.interrupted and report.error is None
+    (rec,) = stored(tmp_path / "data").values()
+    assert rec["status"] == "interrupted" and rec["turns"] == [] and rec["attention"]["flagged_at"]

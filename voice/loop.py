@@ -162,9 +162,9 @@ class SpeechLoop:
     def speak(self, prompts: Sequence[Any]) -> list[Spoken]:
         """Say prompts with the microphone deaf; resume listening only after the last sample."""
         self.source.pause()
-        try:
+        try:  # stopped (SIGTERM): the prompt playing ends, the next ones are not started
             return [self.speaker.say(p.text, getattr(p, "rate", 1.0), getattr(p, "kind", "info"))
-                    for p in prompts if p.text]
+                    for p in prompts if p.text and not self.stop_event.is_set()]
         finally:
             self.source.resume()
 
