@@ -168,3 +168,33 @@ def test_next_session_marks_an_abandoned_unfinished_session_interrupted(tmp_path
     second = first.next_session()
     rec = second.store.get_session("bbbb0001")
     assert rec["status"] == "interrupted" and rec["ended_at"] and len(rec["turns"]) == 1
+
+
+def test_results_the_store_refused_are_kept_until_it_takes_them(tmp_path):
+    """The disk stays full for two patients, then space is freed: both results are stored at the next
+    session, once each (finish is called twice for a session that told the staff)."""
+    rec = SafeRecorder.open(tmp_path / "data", warn=lambda m: None)
+    store = rec.store
+    real = store.save_transcript, store.finish_session, store.add_turn
+
+    def full(*a, **k):
+        raise StorageError(store.path, "the disk is full (database or disk is full)", "Free space.")
+
+    ids = []
+    for n in range(2):
+        rec = rec.next_session()
+        sid = f"cccc000{n}"
+        rec.begin({"session_id": sid, "mode": "voice"})
+        store.save_transcript = store.finish_session = store.add_turn = full        # the disk fills up
+        rec.on_turn(turn(0))
+        record = {"session_id": sid, "mode": "voice", "turns": [turn(0)], "outcome": "ask_staff",
+                  "ended_by": "result", "ended_at": "2026-11-27T02:05:00+00:00"}
+        assert rec.finish(record) is None and rec.finish(record) is None
+        ids.append(sid)
+    assert [store.get_session(s)["status"] for s in ids] == ["in_progress", "in_progress"]
+    store.save_transcript, store.finish_session, store.add_turn = real            # space freed
+    rec.next_session()
+    for sid in ids:
+        got = store.get_session(sid)
+        assert got["status"] == "completed" and got["outcome"] == "ask_staff" and len(got["turns"]) == 1
+    assert len(store.list_sessions()) == 2

@@ -330,7 +330,16 @@ class SpeechLoop:
                 log.exception("error while idle (%d in a row); listening again", errors)
                 self.stop_event.wait(min(30.0, 2.0 ** (errors - 1)))
                 continue
-            report = self.run_session(contain_errors=True)
+            try:
+                report = self.run_session(contain_errors=True)
+            except Exception:  # before the dialog existed (making it): nothing to store, as while idle
+                errors += 1
+                if errors >= max_errors:
+                    raise
+                log.exception("error starting a session (%d in a row); listening again", errors)
+                self.source.resume()
+                self.stop_event.wait(min(30.0, 2.0 ** (errors - 1)))
+                continue
             done += 1
             errors = errors + 1 if report.error else 0
             if on_session is not None:

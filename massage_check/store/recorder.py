@@ -18,6 +18,9 @@ from massage_check.store.db import TranscriptStore, _plain
 from massage_check.store.errors import StorageError
 
 
+MAX_UNSAVED = 1000  # results kept in memory while the disk refuses them (a few KB each)
+
+
 def _stderr(message: str) -> None:
     print(f"massage-check: warning: {message}", file=sys.stderr)
 
@@ -42,7 +45,8 @@ class SafeRecorder:
         self._pending: list[dict[str, Any]] = []
         self._failed = False
         self._finished = False
-        self._unsaved: dict[str, Any] | None = None  # a finished session not yet stored (disk full, say)
+        # finished sessions not yet stored (disk full, say), oldest first: tried again at each next session
+        self._unsaved: list[dict[str, Any]] = []
 
     @classmethod
     def open(cls, data_dir: Path | str | None = None, cfg: Any = None,
@@ -68,14 +72,19 @@ class SafeRecorder:
         not only when the process ends. A finished session that could not be stored
         (the disk was full) is tried once more now: space may have been freed since.
         """
-        if self.store is not None and self._unsaved is not None:
-            store, record, self._unsaved = self.store, self._unsaved, None
-            self._guard(lambda: store.save_transcript(record))
+        unsaved = list(self._unsaved)
+        if self.store is not None and unsaved:
+            store = self.store
+            unsaved = [r for r in unsaved if self._guard(lambda r=r: store.save_transcript(r)) is None]
         if self.store is not None and self.session_id is not None and not self._finished:
             store, sid = self.store, self.session_id
             self._guard(lambda: store.interrupt_session(sid))
             self._finished = True
-        return SafeRecorder(self.store, self._opener, self._warn)
+        following = SafeRecorder(self.store, self._opener, self._warn)
+        if len(unsaved) > MAX_UNSAVED:
+            self._warn(f"{len(unsaved) - MAX_UNSAVED} session result(s) could not be stored and are dropped")
+        following._unsaved = unsaved[-MAX_UNSAVED:]  # still not stored: carried on to the next patient
+        return following
 
     @property
     def ok(self) -> bool:
@@ -123,14 +132,15 @@ class SafeRecorder:
         if self.session_id:
             record = {**record, "session_id": self.session_id}
         if self.store is None:
-            self._unsaved = record
+            self._keep_unsaved(record)
             return None
         store = self.store
         if self._failed or self.session_id is None:
             sid = self._guard(lambda: store.save_transcript(record))
             if sid:
                 self.session_id = sid
-            self._unsaved = None if sid else record
+            if not sid:
+                self._keep_unsaved(record)
             return sid
         sid = self.session_id
         self._guard(lambda: store.finish_session(
@@ -138,9 +148,14 @@ class SafeRecorder:
             record.get("answers") or {}, record.get("ended_by"),
             completed=record.get("completed"), ended_at=record.get("ended_at")))
         if self._failed:
-            self._unsaved = record
+            self._keep_unsaved(record)
             return None
         return sid
+
+    def _keep_unsaved(self, record: dict[str, Any]) -> None:
+        """Hold a result the store refused, once per session (finish may be called twice for one)."""
+        sid = record.get("session_id")
+        self._unsaved = [r for r in self._unsaved if not sid or r.get("session_id") != sid] + [record]
 
     def interrupt(self, transcript: Mapping[str, Any] | Any) -> None:
         """The session was cut off before a result (the kiosk was stopped, or an error): keep every
