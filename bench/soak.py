@@ -249,8 +249,56 @@ class LogCounter(logging.Handler):
         self.counts[f"{record.levelname}: {record.getMessage()[:70]}"] += 1
 
 
+class Faults:
+    """`--faults P`: the recogniser raises in a turn, and the synthesiser fails for a prompt it has not
+    cached, each with probability P (injected at their boundaries: the parts themselves are real)."""
+
+    def __init__(self, p: float, rng: random.Random):
+        self.p, self.rng = p, rng
+        self.recogniser = self.synthesiser = 0
+
+    def wrap_recogniser(self, inner: Any) -> Any:
+        faults = self
+
+        class Recogniser:
+            models = getattr(inner, "models", None)
+
+            def begin(self, phrases: Any = None) -> None:
+                self.fail = faults.rng.random() < faults.p
+                inner.begin(phrases)
+
+            def accept(self, pcm: bytes) -> bool:
+                if self.fail:
+                    self.fail = False
+                    faults.recogniser += 1
+                    raise RuntimeError("injected recogniser fault")
+                return inner.accept(pcm)
+
+            def partial(self) -> str:
+                return inner.partial()
+
+            def result(self) -> Any:
+                return inner.result()
+
+        return Recogniser()
+
+    def wrap_synth(self, inner: Any) -> Any:
+        from voice.speaker import SpeechUnavailable
+
+        faults = self
+
+        class Synth:
+            def synth(self, text: str, rate: float = 1.0) -> Any:
+                if faults.rng.random() < faults.p:
+                    faults.synthesiser += 1
+                    raise SpeechUnavailable("injected synthesiser fault")
+                return inner.synth(text, rate)
+
+        return Synth()
+
+
 def run(sessions: int, seed: int = 1, model: str | None = None, speak: bool = True,
-        cache: Path | None = None, progress: bool = True) -> dict[str, Any]:
+        cache: Path | None = None, progress: bool = True, faults: float = 0.0) -> dict[str, Any]:
     from massage_check import config
     from massage_check.commands.run import Recording
     from rules import load_questionnaire
@@ -274,7 +322,10 @@ def run(sessions: int, seed: int = 1, model: str | None = None, speak: bool = Tr
     recordings.preload()
     source = SoakPatients(recordings, rng)
     devnull = open(os.devnull, "w")  # noqa: SIM115 - kept open for the whole run
-    speaker = (AudioSpeaker(EspeakSynth(settings.voice, settings.wpm), play=lambda clip: time.monotonic())
+    fault = Faults(faults, random.Random(seed + 1))
+    synth = EspeakSynth(settings.voice, settings.wpm)
+    speaker = (AudioSpeaker(fault.wrap_synth(synth) if faults else synth, play=lambda clip: time.monotonic(),
+                            fallback=PrintSpeaker(devnull))
                if speak else PrintSpeaker(devnull))
     recording = Recording(True, {"keep_audio": False, "review_refresh_seconds": 20})
     hooks = recording.hooks()
@@ -286,11 +337,14 @@ def run(sessions: int, seed: int = 1, model: str | None = None, speak: bool = Tr
     loop = make_loop(settings, source, speaker, load_questionnaire(), mode="voice",
                      on_turn=hooks["on_turn"], on_dialog=on_dialog)
     recording.attach(loop)
+    if faults:
+        loop.recognizer = fault.wrap_recogniser(loop.recognizer)
 
     outcomes: collections.Counter[str] = collections.Counter()
     ended: collections.Counter[str] = collections.Counter()
     errors: list[str] = []
     turns = storage_errors = 0
+    printed = [0]
     snapshots = [snapshot("start", 0, loop)]
     started = time.monotonic()
 
@@ -304,6 +358,7 @@ def run(sessions: int, seed: int = 1, model: str | None = None, speak: bool = Tr
         ended["abandoned" if report.abandoned else "interrupted" if report.interrupted
               else str(report.ended_by)] += 1
         turns += len(report.transcript.get("turns") or [])
+        printed[0] += sum(1 for x in report.spoken if x.how == "printed")
         if report.error:
             errors.append(report.error)
         if n == 10:
@@ -312,11 +367,15 @@ def run(sessions: int, seed: int = 1, model: str | None = None, speak: bool = Tr
             print(f"  {n} sessions, {time.monotonic() - started:.0f} s, RSS {rss_mb():.1f} MB, "
                   f"{open_fds()} fds", file=sys.stderr, flush=True)
 
-    try:
-        completed = loop.kiosk(sessions=sessions, on_session=on_session)
-    except Exception as exc:  # the kiosk gave up: report what happened up to there
-        completed = sum(outcomes.values())
-        errors.append(f"kiosk ended: {type(exc).__name__}: {exc}")
+    restarts: list[str] = []
+    completed = 0
+    while completed < sessions and len(restarts) <= 20:
+        try:
+            completed += loop.kiosk(sessions=sessions - completed, on_session=on_session)
+            break
+        except Exception as exc:  # the kiosk gave up (errors in a row): restart it, as its service would
+            completed = sum(outcomes.values())
+            restarts.append(f"{type(exc).__name__}: {exc}")
     wall = time.monotonic() - started
     snapshots.append(snapshot("end", completed, loop))
     logging.getLogger().removeHandler(counter)
@@ -343,6 +402,9 @@ def run(sessions: int, seed: int = 1, model: str | None = None, speak: bool = Tr
         "outcomes": dict(outcomes),
         "ended": dict(ended),
         "patient_lines": dict(source.said),
+        "faults_injected": {"p": faults, "recogniser": fault.recogniser, "synthesiser": fault.synthesiser},
+        "prompts_printed": printed[0],
+        "kiosk_restarts": {"count": len(restarts), "why": restarts[:10]},
         "errors": {"sessions_cut_off_by_an_error": len(errors), "messages": errors[:20],
                    "logged": dict(counter.levels), "logged_by_message": dict(counter.counts.most_common(15)),
                    "storage": storage_errors},
@@ -366,6 +428,9 @@ def table(r: dict[str, Any]) -> str:
             ("sessions ended by", ", ".join(f"{k} {v}" for k, v in sorted(r["ended"].items(), key=lambda kv: -kv[1]))),
             ("patient lines", ", ".join(f"{k} {v}" for k, v in sorted(r["patient_lines"].items(),
                                                                       key=lambda kv: -kv[1]))),
+            ("faults injected (recogniser, synth)", f"{r['faults_injected']['recogniser']}, "
+             f"{r['faults_injected']['synthesiser']} (p {r['faults_injected']['p']}); prompts printed "
+             f"{r['prompts_printed']}; kiosk restarts {r['kiosk_restarts']['count']}"),
             ("errors: sessions cut off / logged", f"{r['errors']['sessions_cut_off_by_an_error']} / "
              f"{r['errors']['logged'] or 'none'}; storage errors {r['errors']['storage']}"),
             ("stored sessions", f"{r['store']['sessions']} {r['store']['statuses']}, {r['store']['turns']} turns, "
@@ -387,10 +452,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1, help="random patients' seed (1)")
     ap.add_argument("--model", help="model name or path (default: config `model`)")
     ap.add_argument("--no-speak", action="store_true", help="print prompts to /dev/null instead of synthesising them")
+    ap.add_argument("--faults", type=float, default=0.0, metavar="P",
+                    help="inject a recogniser fault per turn and a synthesiser fault per new prompt with "
+                         "probability P (0)")
     ap.add_argument("--cache", type=Path, help="where the patients' recordings are kept (default: a temp dir)")
     ap.add_argument("--json", type=Path, help="write the JSON here instead of bench/results/soak-<time>.json")
     args = ap.parse_args(argv)
-    result = run(args.sessions, args.seed, args.model, speak=not args.no_speak, cache=args.cache)
+    result = run(args.sessions, args.seed, args.model, speak=not args.no_speak, cache=args.cache,
+                 faults=args.faults)
     print(table(result))
     if args.json:
         import json
@@ -400,8 +469,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         out = write_results("soak", result)
     print(f"wrote {out}")
-    return 0 if result["sessions_completed"] == args.sessions and not result["errors"]["sessions_cut_off_by_an_error"] \
-        else 1
+    ok = result["sessions_completed"] == args.sessions and (
+        args.faults or not (result["errors"]["sessions_cut_off_by_an_error"] or result["kiosk_restarts"]["count"]))
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
