@@ -215,7 +215,8 @@ class _Energy:
     last_loud: float | None = None
 
 
-HUSH_AFTER = 0.15  # others' speech this long after the patient's last loud block is hushed (a soft "s" is not)
+WORD_DECAY = 0.25  # after the foreground talker's last block, quieter speech this long is their word fading
+HUSH_DECAY = 0.15  # ... and others' speech in a pause past this is hushed (0.25 cost answers in babble)
 MIN_PAUSE = 0.2  # quiet inside speech at least this long is a pause (words at 0.6x are <= 0.05 s apart)
 
 
@@ -300,6 +301,7 @@ def listen(
     preroll: deque[tuple[bytes, float]] = deque(maxlen=max(1, int(cfg.preroll_seconds / BLOCK_SECONDS)))
     recent: deque[tuple[bytes, float]] = deque(maxlen=preroll.maxlen)  # fed again when a louder talker starts
     fg = Foreground(cfg.background_db, cfg.louder_db)
+    fg_last = -1.0  # audio-clock time of the last block at the foreground talker's level
 
     def other(lv: float) -> bool:
         """Speech, but not the patient's: below the turn's foreground or far below the patient."""
@@ -351,7 +353,10 @@ def listen(
         floor.update(level, talk=not feeding)
         recent.append((pcm, level))
         louder = fg.hear(level, loud) if feeding else False
-        loud = loud and not fg.background(level)
+        if loud and not fg.background(level):
+            fg_last = pos
+        elif loud and pos - fg_last > WORD_DECAY:
+            loud = False  # far below this turn's talker, and not the fading end of their word: the room
         if talker_db is not None and level < talker_db - cfg.talker_range_db:
             loud = False  # far below the patient heard earlier: the room, not them
         if louder and pos - rec_base - len(recent) * block_s >= cfg.louder_after_seconds:
@@ -408,11 +413,16 @@ def listen(
                     fired = feed(block) or fired
                 held.clear()
                 fired = feed(pcm) or fired
+            elif after_loud > cfg.pause_feed_seconds + block_s / 2 and (other(level) or not has_text):
+                # others talking in a long pause, or the decoder has not caught up with the words
+                # yet (it needs the audio after a word to finish it): it hears the room's quiet,
+                # and may end on it as it would in a quiet room
+                fired = feed(hushed(pcm) if other(level) else pcm)
             elif after_loud > cfg.pause_feed_seconds + block_s / 2:
                 held.append(pcm)  # a long pause would trip the decoder's own endpoint
                 fired = False
-            else:  # a pause's first moments; others talking in it past a word's soft end are hushed
-                fired = feed(hushed(pcm) if after_loud > HUSH_AFTER and other(level) else pcm)
+            else:  # a pause's first moments; others talking in it past a word's fading end are hushed
+                fired = feed(hushed(pcm) if pos - fg_last > HUSH_DECAY and other(level) else pcm)
         if fired:
             decided = time.monotonic()
             hyp = recognizer.result()
