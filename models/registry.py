@@ -178,6 +178,10 @@ def load_model(path: Path | str) -> Any:
     if model is not None:
         if printed.strip():
             sys.stderr.write(printed)  # warnings stay visible
+        # Decoding warns on every utterance of a static graph ("Lattice has alignments on
+        # final-weight"): ~3.5 lines a session in a service's journal, which gets one line a
+        # session. Loading warnings were shown above; decoding's are dropped.
+        vosk.SetLogLevel(-2)
         return model
     errors = [line.split(") ", 1)[-1].strip() for line in printed.splitlines() if "ERROR" in line]
     reason = f"libvosk says: {errors[-1]}" if errors else "libvosk gave no reason"
