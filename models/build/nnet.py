@@ -102,14 +102,31 @@ def num_outputs(frames: int) -> int:
     return (frames + 2) // 3
 
 
-def pad_batch(feats: list[np.ndarray]) -> np.ndarray:
-    """Replicate-pad each utterance by CONTEXT frames (as nnet3 decodables do) to a common length."""
-    tmax = max(len(f) for f in feats)
+# Frames a `prepadded` utterance carries beyond its own: the CONTEXT frames either side that the
+# network reads (+2 on the right, as pad_batch pads), computed by whoever made the features. A frozen
+# body's outputs outside the utterance are not its edge frames repeated: libvosk computes them from
+# the repeated edge *input* frames, so they are stored with the utterance (ko_body.body_features).
+PREPAD = 2 * CONTEXT + 2
+
+
+def frames_of(f: np.ndarray, prepadded: bool = False) -> int:
+    """The utterance's own 10 ms frames (without the context frames a prepadded one carries)."""
+    return len(f) - PREPAD if prepadded else len(f)
+
+
+def pad_batch(feats: list[np.ndarray], prepadded: bool = False) -> np.ndarray:
+    """Replicate-pad each utterance by CONTEXT frames (as nnet3 decodables do) to a common length.
+    `prepadded` utterances already hold their CONTEXT (left) and CONTEXT + 2 (right) frames and are
+    only lengthened to the batch's longest (the frames past an utterance's end are never scored)."""
+    tmax = max(frames_of(f, prepadded) for f in feats)
     out = np.empty((len(feats), tmax + 2 * CONTEXT + 2, feats[0].shape[1]), np.float32)
     for i, f in enumerate(feats):
         f = f.astype(np.float32)
-        right = tmax - len(f) + CONTEXT + 2
-        out[i] = np.concatenate([np.repeat(f[:1], CONTEXT, 0), f, np.repeat(f[-1:], right, 0)])
+        extra = tmax - frames_of(f, prepadded)
+        if prepadded:
+            out[i] = np.concatenate([f, np.repeat(f[-1:], extra, 0)])
+        else:
+            out[i] = np.concatenate([np.repeat(f[:1], CONTEXT, 0), f, np.repeat(f[-1:], extra + CONTEXT + 2, 0)])
     return out
 
 
@@ -139,20 +156,21 @@ def set_input_norm(model, feats: list[np.ndarray]) -> None:
 def train_epochs(model, feats: list[np.ndarray], labels: list[np.ndarray], epochs: int, cfg: TrainConfig,
                  rng: np.random.Generator, lr_range: tuple[float, float], desc: str,
                  transform: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
-                 extra_loss: Callable | None = None) -> float:
+                 extra_loss: Callable | None = None, prepadded: bool = False) -> float:
     """Cross-entropy training; learning rate decays log-linearly over the epochs. Returns last loss.
 
     `transform` (stored features, rng) -> network input is applied to every utterance each time it is
     used (feature-domain augmentation and normalisation); None feeds the stored features as they are.
     `extra_loss(logp, utterance indices, output frames per utterance)` -> a loss per output frame to
     add to the cross-entropy (discriminative training); logp is the batch's float32 log-posteriors.
+    `prepadded`: the features carry their own context frames (pad_batch).
     """
     from tqdm import tqdm
     torch = _torch()
     torch.set_num_threads(cfg.threads)
     bf16 = cfg.bf16 and bf16_native()
     opt = torch.optim.Adam(model.parameters(), lr=lr_range[0], weight_decay=1e-6)
-    lengths = [len(f) for f in feats]
+    lengths = [frames_of(f, prepadded) for f in feats]
     plan = [batches(lengths, cfg.batch_frames, rng) for _ in range(epochs)]
     total = sum(len(p) for p in plan)
     step, loss_avg, extra_avg = 0, float("nan"), float("nan")
@@ -163,7 +181,8 @@ def train_epochs(model, feats: list[np.ndarray], labels: list[np.ndarray], epoch
             frac = step / max(1, total - 1)
             for g in opt.param_groups:
                 g["lr"] = math.exp(math.log(lr_range[0]) * (1 - frac) + math.log(lr_range[1]) * frac)
-            x = torch.from_numpy(pad_batch([transform(feats[i], rng) if transform else feats[i] for i in b]))
+            x = torch.from_numpy(pad_batch([transform(feats[i], rng) if transform else feats[i] for i in b],
+                                           prepadded))
             n = max(num_outputs(lengths[i]) for i in b)
             y = np.full((len(b), n), -100, np.int64)
             for k, i in enumerate(b):
@@ -195,14 +214,15 @@ def train_epochs(model, feats: list[np.ndarray], labels: list[np.ndarray], epoch
     return loss_avg
 
 
-def log_posteriors(model, feats: list[np.ndarray], max_frames: int = 30000) -> list[np.ndarray]:
+def log_posteriors(model, feats: list[np.ndarray], max_frames: int = 30000,
+                   prepadded: bool = False) -> list[np.ndarray]:
     torch = _torch()
     model.eval()
     out: list[np.ndarray | None] = [None] * len(feats)
-    lengths = [len(f) for f in feats]
+    lengths = [frames_of(f, prepadded) for f in feats]
     with torch.no_grad():
         for b in batches(lengths, max_frames, np.random.default_rng(0)):
-            lp = model(torch.from_numpy(pad_batch([feats[i] for i in b]))).numpy()
+            lp = model(torch.from_numpy(pad_batch([feats[i] for i in b], prepadded))).numpy()
             for k, i in enumerate(b):
                 out[i] = lp[k, : num_outputs(lengths[i])]
     model.train()
