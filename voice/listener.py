@@ -14,8 +14,9 @@ time out.
 
 In a waiting room others talk too. The listener follows the foreground talker:
 the loudest sustained level of the turn. Once it is known, a block more than
-`background_db` below it is not the patient's speech: it ends pauses and answers
-like quiet, and past `pause_feed_seconds` it never reaches the decoder, so a
+`background_db` below it is not the patient's speech (but for a word's fading end,
+WORD_DECAY): it ends pauses and answers like quiet, and it reaches the decoder as the
+room's quiet (hushed: before the answer, and in a pause after HUSH_DECAY), so a
 television behind the patient neither keeps an answer open nor adds words to it.
 If someone `louder_db` louder than everything so far starts after the gate
 opened on quieter talk (the TV, then the patient), the decoder starts again just
@@ -137,8 +138,8 @@ class NoiseFloor:
     QUIET_ROOM_DB = -60.0
     DIGITAL_SILENCE_DB = -90.0
     TALKY_DB = 5.0   # steady noise has its median within ~2 dB of its 10th percentile; talk far more
-    # (4 dB above the median instead of 7 let the room's talk open the gate: at 15 and 10 dB below
-    # the patient, 2 and 0 of 8 answers were understood instead of 4 and 3; it would have kept 3 more
+    # (Opening 4 dB above the median instead of 7 let the room's talk open the gate and lost answers
+    # 10-15 dB above a talking room (tests/test_voice_listener_talkers.py); it would have kept 3 more
     # of 104 answers 5 dB above a murmur-like modulated noise, which is "talk" by this measure.)
 
     def __init__(self, initial_db: float | None = None, window: int = 40, talk_window: int = 160):
