@@ -90,7 +90,9 @@ def test_body_build_writes_a_model_without_cmvn_whose_manifest_names_the_body(bo
     net = kb.read_final_mdl(body_model / "am" / "final.mdl")
     assert net.inputs == {"input": 40}                                 # MFCCs in, no i-vector
     assert net.transitions.num_pdfs == len(manifest["phones"]) == net.dim_of("output")
-    assert kb.context_of(net, "output") == (34 + 20, 34 + 20)        # the body's context + the head's
+    # the body's context + the head's (one frame of prefinal-l, then -3..3, -3..3, -6..6, -6..6)
+    assert kb.context_of(net, "output") == (34 + 18, 34 + 18)
+    assert manifest["network"]["first_offsets"] == [0]
 
 
 @needs_ko
@@ -107,18 +109,44 @@ def test_body_model_decodes_synthesised_words_through_libvosk(body_model: Path) 
     assert not wrong, f"misrecognised: {wrong}"
 
 
+# The trained head's log-likelihoods on the training path, in a process of its own: torch and libvosk
+# must not share one (their thread pools can deadlock; one run of this test crashed when they did).
+TRAINED_HEAD = """
+import json, sys
+import numpy as np, torch
+from pathlib import Path
+from models.build import ko_body as kb
+from models.build.features import mfcc
+from models.build.nnet import CONTEXT, log_posteriors, make_model
+torch.set_num_threads(1)
+model = Path(sys.argv[1])
+manifest = json.loads((model / "manifest.json").read_text())
+head = make_model(kb.BODY_DIM, len(manifest["phones"]), manifest["network"]["hidden"],
+                  first_offsets=tuple(manifest["network"]["first_offsets"]))
+head.load_state_dict(torch.load(model.parent / (model.name + ".work") / "network.pt"))
+waves = np.load(sys.argv[2])
+feats = [kb.body_features(mfcc(waves[f"w{i}"].astype(np.float32)), (CONTEXT, CONTEXT + 2)) for i in range(len(waves))]
+np.savez(sys.argv[3], *log_posteriors(head, feats, prepadded=True))
+"""
+
+
 @needs_ko
 def test_libvosk_computes_what_the_head_was_trained_on(body_model: Path, tmp_path: Path) -> None:
     """The training path (the body's outputs with their context frames from ko_body.body_features,
     the trained torch head) and the written model in libvosk (through a graph that reads out the
     best pdf of every frame) give the same pdf at every frame and the same log-likelihoods (minus the
     log priors libvosk subtracts); so does ko_body.forward of the written final.mdl."""
-    import torch
     import vosk
     from models.build.features import mfcc
-    from models.build.nnet import CONTEXT, log_posteriors, make_model
     vosk.SetLogLevel(-1)
-    manifest = load_manifest(body_model)
+    texts = ["yes", "no thank you", "the weather is nice"]
+    waves = [kb.as_pcm16(eval_condition(np.random.default_rng(i), x, None))
+             for i, x in enumerate(synth_many(Voice("espeak", "en-us"), texts))]
+    np.savez(tmp_path / "waves.npz", **{f"w{i}": x.astype(np.int16) for i, x in enumerate(waves)})
+    r = subprocess.run([sys.executable, "-c", TRAINED_HEAD, str(body_model), str(tmp_path / "waves.npz"),
+                        str(tmp_path / "trained.npz")], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    trained_lp = np.load(tmp_path / "trained.npz")
     net = kb.read_final_mdl(body_model / "am" / "final.mdl")
     check = tmp_path / "pdf-loop"
     shutil.copytree(body_model / "am", check / "am")
@@ -128,15 +156,10 @@ def test_libvosk_computes_what_the_head_was_trained_on(body_model: Path, tmp_pat
     fst.write(str(check / "graph" / "HCLG.fst"))
     (check / "graph" / "words.txt").write_text(words)
     model = vosk.Model(str(check))
-    head = make_model(kb.BODY_DIM, len(manifest["phones"]), manifest["network"]["hidden"])
-    head.load_state_dict(torch.load(body_model.parent / (body_model.name + ".work") / "network.pt"))
     log_prior = np.log(net.priors)
-    texts = ["yes", "no thank you", "the weather is nice"]
-    for i, x in enumerate(synth_many(Voice("espeak", "en-us"), texts)):
-        x = kb.as_pcm16(eval_condition(np.random.default_rng(i), x, None))
-        f = mfcc(x)
-        trained = log_posteriors(head, [kb.body_features(f, (CONTEXT, CONTEXT + 2))], prepadded=True)[0] - log_prior
-        written = kb.forward(net, f, ("output",))["output"][::3] - log_prior
+    for i, x in enumerate(waves):
+        trained = trained_lp[f"arr_{i}"] - log_prior
+        written = kb.forward(net, mfcc(x), ("output",))["output"][::3] - log_prior
         assert np.abs(trained - written).max() < 1e-3
         heard, score = kb.vosk_best_path(model, x)
         assert heard == [f"p{p}" for p in trained.argmax(1)]

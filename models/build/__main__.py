@@ -36,7 +36,7 @@ from models.build import kaldi_format as kf
 from models.build import ko_body
 from models.build.features import NUM_CEPS, mfcc_conf_text, online_cmn
 from models.build.specaug import SpecAugConfig, perturb
-from models.build.nnet import (CONTEXT, TrainConfig, bf16_native, export_layers, forward_exported, log_posteriors,
+from models.build.nnet import (BODY_FIRST_OFFSETS, CONTEXT, TrainConfig, bf16_native, export_layers, forward_exported, log_posteriors,
                                make_model, num_outputs, set_input_norm, train_epochs, viterbi_align)
 from voice.recognizer import contains_phrase
 
@@ -545,6 +545,17 @@ def input_dim(recipe: Recipe) -> int:
     return NUM_CEPS if recipe.body is None else ko_body.BODY_DIM
 
 
+def first_offsets(recipe: Recipe) -> tuple[int, ...] | None:
+    """The first layer's input offsets: one frame of the body's outputs (nnet.BODY_FIRST_OFFSETS), or
+    None for the TDNN's own -2..2 over MFCCs."""
+    return None if recipe.body is None else BODY_FIRST_OFFSETS
+
+
+def network_for(recipe: Recipe, num_units: int):
+    return make_model(input_dim(recipe), num_units, recipe.train.hidden, recipe.train.dropout,
+                      recipe.train.bottleneck, first_offsets(recipe))
+
+
 BODY_FEATURES = "body_features.npy"     # in OUT.work/: the body's outputs of the training set (float16)
 
 
@@ -585,7 +596,7 @@ def body_training_features(ts: TrainingSet, work: Path, key: str, resume: bool) 
 def new_network(recipe: Recipe, num_units: int, ts: TrainingSet, seed: int):
     import torch
     torch.manual_seed(seed)
-    model = make_model(input_dim(recipe), num_units, recipe.train.hidden, recipe.train.dropout, recipe.train.bottleneck)
+    model = network_for(recipe, num_units)
     set_input_norm(model, ts.feats)
     return model
 
@@ -800,8 +811,7 @@ def load_trained(work: Path, num_units: int, recipe: Recipe) -> Trained:
         raise SystemExit(f"{work}: no earlier build to re-tune (missing {', '.join(missing)}); "
                          "run without --retune first")
     import torch
-    model = make_model(input_dim(recipe), num_units, recipe.train.hidden, recipe.train.dropout,
-                       recipe.train.bottleneck)
+    model = network_for(recipe, num_units)
     try:
         model.load_state_dict(torch.load(work / "network.pt"))
     except RuntimeError as e:
@@ -964,8 +974,8 @@ def build(out: Path, seed: int, tiny: bool, retune: bool = False, human_dev: Pat
                     "epochs": list(recipe.epochs), "mmi": asdict(recipe.mmi) if recipe.mmi else None,
                     "parameters": int(sum(layer.weight.size + layer.bias.size for layer in layers))
                     + (ko_body.body_parameters() if body else 0),
-                    **({"head_parameters": int(sum(layer.weight.size + layer.bias.size for layer in layers))}
-                       if body else {})},
+                    **({"head_parameters": int(sum(layer.weight.size + layer.bias.size for layer in layers)),
+                        "first_offsets": list(layers[0].offsets)} if body else {})},
         **({"body": body} if body else {}),     # the frozen body under the network (recipe 16)
         "dev": {"accuracy": best_dev["dev_accuracy"], "oov_rejection": best_dev["dev_oov_rejection"],
                 "rejection_floor": recipe.rejection_floor,

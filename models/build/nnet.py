@@ -55,18 +55,33 @@ def _torch():
     return torch
 
 
-def make_model(input_dim: int, num_pdfs: int, hidden: int, dropout: float = 0.0, bottleneck: int = 0):
+# The first layer's offsets over a frozen body's outputs (ko_body): one frame, as the body's own
+# chain head reads prefinal-l. Every offset of the network is then a multiple of 3, so libvosk (at
+# --frame-subsampling-factor=3) computes the body's upper layers at every third 10 ms frame only,
+# not at all five frames -2..2 would need: the body's cost in decoding falls ~2.5x (docs/ko-body.md).
+BODY_FIRST_OFFSETS = (0,)
+
+
+def make_model(input_dim: int, num_pdfs: int, hidden: int, dropout: float = 0.0, bottleneck: int = 0,
+               first_offsets: tuple[int, ...] | None = None):
     """The TDNN (plain, or factorised when `bottleneck` > 0). `convs` run in order; `relu[i]` says
     whether conv i is followed by ReLU and BatchNorm (`norms` holds one per such conv, in order, so
-    a plain network's parameter names are the same as before bottlenecks existed)."""
+    a plain network's parameter names are the same as before bottlenecks existed).
+    `first_offsets`: the first layer's input offsets (10 ms frames, evenly spaced, symmetric, within
+    -2..2) instead of OFFSETS[0]; the network's output frames and context stay the same."""
     torch = _torch()
     nn = torch.nn
+    first = list(first_offsets) if first_offsets is not None else OFFSETS[0]
+    step = first[1] - first[0] if len(first) > 1 else 1
+    if first != list(range(first[0], first[-1] + 1, step)) or first[0] != -first[-1] or first[-1] > OFFSETS[0][-1]:
+        raise ValueError(f"first-layer offsets {first}: evenly spaced, symmetric, within {OFFSETS[0]}")
 
     class TDNN(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            convs = [nn.Conv1d(input_dim, hidden, 5, stride=3)]
-            self.offsets = [OFFSETS[0]]
+            convs = [nn.Conv1d(input_dim, hidden, len(first), stride=3, dilation=step)]
+            self.skip = OFFSETS[0][-1] - first[-1]     # input frames the first layer does not reach, each side
+            self.offsets = [first]
             self.relu = [True]
             for offsets in OFFSETS[1:]:
                 dilation = offsets[-1] // 3
@@ -87,7 +102,7 @@ def make_model(input_dim: int, num_pdfs: int, hidden: int, dropout: float = 0.0,
             self.register_buffer("std", torch.ones(input_dim))
 
         def forward(self, x):            # x: (B, T+2*CONTEXT, D) replicate-padded
-            x = ((x - self.mean) / self.std).transpose(1, 2)
+            x = ((x[:, self.skip:] - self.mean) / self.std).transpose(1, 2)
             norms = iter(self.norms)
             for conv, relu in zip(self.convs, self.relu):
                 x = conv(x)
