@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.latency import rss_mb
 from bench.results_file import write_results
 
 VOICES = ("en-gb", "en-us", "en-gb-scotland", "en-gb-x-rp")
@@ -44,14 +45,6 @@ SNRS = (30.0, 20.0, 10.0)
 # What a patient does at a question (the rest of the time: an answer).
 KINDS = (("walk_away", 0.01), ("stop", 0.015), ("silence", 0.04), ("cough", 0.03), ("unknown", 0.05),
          ("command", 0.09))
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return 0.0
 
 
 def open_fds() -> int:
