@@ -180,7 +180,7 @@ def test_sigkill_never_loses_a_flag_that_was_reported(tmp_path):
                 flagged.add(sid)
         store = TranscriptStore.open(data)                  # marks the cut-off session interrupted
         assert store.integrity_ok()
-        waiting = {a.id for a in list_attention(store)}
+        waiting = {a.id for a in list_attention(store, limit=10**9)}   # the page's limit is not under test
         assert flagged <= waiting, "a flag reported as committed was lost"
         assert not calm & waiting
         cut_off = begun - flagged - calm
