@@ -150,29 +150,12 @@ def final_mdl(num_phones: int, input_dim: int, layers: list[Layer], priors: np.n
     w.int32(len(comps))
     by_name = {layer.name: layer for layer in layers}
     for name, kind in comps:
-        w.token("<ComponentName>")
-        w.token(name)
         if kind == "affine":
-            layer = by_name[name]
-            w.token("<FixedAffineComponent>")
-            w.token("<LinearParams>")
-            w.matrix(layer.weight)
-            w.token("<BiasParams>")
-            w.vector(layer.bias)
-            w.token("</FixedAffineComponent>")
+            node = Node(name, "", kind, by_name[name].weight, by_name[name].bias)
         else:
-            tag = "RectifiedLinearComponent" if kind == "relu" else "LogSoftmaxComponent"
             dim = by_name[name.rsplit(".", 1)[0]].weight.shape[0] if kind == "relu" else layers[-1].weight.shape[0]
-            w.token(f"<{tag}>")
-            w.token("<Dim>")
-            w.int32(dim)
-            w.token("<ValueAvg>")
-            w.vector(np.zeros(0, np.float32))
-            w.token("<DerivAvg>")
-            w.vector(np.zeros(0, np.float32))
-            w.token("<Count>")
-            w.float32(0.0)
-            w.token(f"</{tag}>")
+            node = Node(name, "", kind, dim=int(dim))
+        _write_node_component(w, node)
     w.token("</Nnet3>")
     w.token("<LeftContext>")
     w.int32(0)
