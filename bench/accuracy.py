@@ -22,7 +22,7 @@ import random
 import sys
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -295,6 +295,64 @@ def synthesize(quick: bool, voice_set: str = "standard",
     return HeldOutSpeech(voice_set, [v.label for v in voices], phrases, oov, items, spoken, wrapped)
 
 
+# What the held-out speech is made from: a cached copy (`--speech-cache`) is used only when all of
+# these files and the run's options are as they were when it was synthesised.
+SPEECH_SOURCES = (Path(__file__), COMPETING_SPEECH_YAML) + tuple(
+    Path(__file__).resolve().parents[1] / "models" / "build" / f for f in ("augment.py", "tts.py", "kokoro.py"))
+
+
+def speech_key(quick: bool, voice_set: str, condition_sets: tuple[str, ...]) -> str:
+    """A digest of everything `synthesize` depends on besides the installed voices themselves."""
+    import hashlib
+    h = hashlib.sha256(json.dumps([quick, voice_set, sorted(condition_sets),
+                                   sorted(phrase_intents(load_vocabulary())), WRAPPED_ANSWERS]).encode())
+    for f in SPEECH_SOURCES:
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def cached_speech(cache: Path, quick: bool, voice_set: str = "standard",
+                  condition_sets: tuple[str, ...] = tuple(CONDITION_SETS)) -> HeldOutSpeech:
+    """The held-out speech from `cache` when it was synthesised by the same code and options, else
+    synthesised and written there: judging several candidates (each against the shipped model) then
+    synthesises once. Audio is kept as the 16-bit samples the decoders are fed (clipped and truncated
+    as they do it), so a cached run hears exactly what a fresh one would."""
+    import pickle
+    key = speech_key(quick, voice_set, condition_sets)
+    if cache.exists():
+        try:
+            with cache.open("rb") as f:
+                stored = pickle.load(f)
+        except (OSError, pickle.UnpicklingError, EOFError) as e:
+            print(f"{cache}: unreadable ({e}); synthesising again", file=sys.stderr)
+        else:
+            if stored.get("key") == key:
+                print(f"held-out speech from {cache}")
+                return _from_int16(stored["speech"])
+            print(f"{cache} was synthesised by other code or options; synthesising again", file=sys.stderr)
+    ts = synthesize(quick, voice_set, condition_sets)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(cache.name + ".part")
+    with tmp.open("wb") as f:
+        pickle.dump({"key": key, "speech": _to_int16(ts)}, f, protocol=pickle.HIGHEST_PROTOCOL)
+    tmp.replace(cache)
+    return ts
+
+
+def _pcm(x: np.ndarray) -> np.ndarray:
+    return np.clip(x, -32768, 32767).astype(np.int16)
+
+
+def _to_int16(ts: HeldOutSpeech) -> HeldOutSpeech:
+    return replace(ts, items=[(v, c, r, _pcm(x)) for v, c, r, x in ts.items],
+                   wrapped=[(c, t, i, _pcm(x)) for c, t, i, x in ts.wrapped])
+
+
+def _from_int16(ts: HeldOutSpeech) -> HeldOutSpeech:
+    return replace(ts, items=[(v, c, r, x.astype(np.float32)) for v, c, r, x in ts.items],
+                   wrapped=[(c, t, i, x.astype(np.float32)) for c, t, i, x in ts.wrapped])
+
+
 def run(model: Path, quick: bool, voice_set: str = "standard",
         condition_sets: tuple[str, ...] = tuple(CONDITION_SETS)) -> dict:
     return score(model, synthesize(quick, voice_set, condition_sets))
@@ -555,6 +613,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="JSON file (default bench/results/accuracy.json, or accuracy-accented.json)")
     ap.add_argument("--human", type=Path, default=None,
                     help="also score real recordings gathered by `python -m bench.human_speech --out DIR`")
+    ap.add_argument("--speech-cache", type=Path, default=None, metavar="FILE",
+                    help="keep the synthesised held-out speech in FILE and use it again while the code and "
+                         "options that made it are unchanged (several candidates judged on one synthesis)")
     ap.add_argument("--against", type=Path, default=None, metavar="DIR",
                     help="also score this model (say, the committed one) on the same audio, write its JSON "
                          "beside --out (*.against.json) and print a table of the two")
@@ -572,7 +633,8 @@ def main(argv: list[str] | None = None) -> int:
         except ModelError as e:
             ap.error(str(e))
     out = args.out or RESULTS / ("accuracy.json" if args.voices == "standard" else f"accuracy-{args.voices}.json")
-    speech = synthesize(args.quick, args.voices, sets)
+    speech = (cached_speech(args.speech_cache, args.quick, args.voices, sets) if args.speech_cache
+              else synthesize(args.quick, args.voices, sets))
     r = score(args.model, speech)
     if args.human:
         r["human"] = run_human(args.model, args.human)
