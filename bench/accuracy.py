@@ -231,7 +231,7 @@ def _turn_worker(args: tuple[str, list[np.ndarray]]) -> list[tuple[str, float | 
     out = []
     block = int(BLOCK_SECONDS * 16000)
     for x in args[1]:
-        pcm = np.clip(x, -32768, 32767).astype(np.int16)
+        pcm = _pcm(x)
         floor = NoiseFloor()      # the kiosk has heard the room before the question ended: its lead
         for i in range(0, min(len(pcm), int(ROOM_HEARD_SECONDS * 16000)) - block + 1, block):
             floor.update(rms_dbfs(pcm[i:i + block].tobytes()))
@@ -328,29 +328,30 @@ def cached_speech(cache: Path, quick: bool, voice_set: str = "standard",
         else:
             if stored.get("key") == key:
                 print(f"held-out speech from {cache}")
-                return _from_int16(stored["speech"])
+                return _map_audio(stored["speech"], _float32)
             print(f"{cache} was synthesised by other code or options; synthesising again", file=sys.stderr)
     ts = synthesize(quick, voice_set, condition_sets)
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_name(cache.name + ".part")
     with tmp.open("wb") as f:
-        pickle.dump({"key": key, "speech": _to_int16(ts)}, f, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump({"key": key, "speech": _map_audio(ts, _pcm)}, f, protocol=pickle.HIGHEST_PROTOCOL)
     tmp.replace(cache)
     return ts
 
 
 def _pcm(x: np.ndarray) -> np.ndarray:
+    """`x` as the 16-bit samples a decoder is fed: clipped, then truncated."""
     return np.clip(x, -32768, 32767).astype(np.int16)
 
 
-def _to_int16(ts: HeldOutSpeech) -> HeldOutSpeech:
-    return replace(ts, items=[(v, c, r, _pcm(x)) for v, c, r, x in ts.items],
-                   wrapped=[(c, t, i, _pcm(x)) for c, t, i, x in ts.wrapped])
+def _float32(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.float32)
 
 
-def _from_int16(ts: HeldOutSpeech) -> HeldOutSpeech:
-    return replace(ts, items=[(v, c, r, x.astype(np.float32)) for v, c, r, x in ts.items],
-                   wrapped=[(c, t, i, x.astype(np.float32)) for c, t, i, x in ts.wrapped])
+def _map_audio(ts: HeldOutSpeech, f) -> HeldOutSpeech:
+    """`ts` with `f` applied to every clip's audio."""
+    return replace(ts, items=[(v, c, r, f(x)) for v, c, r, x in ts.items],
+                   wrapped=[(c, t, i, f(x)) for c, t, i, x in ts.wrapped])
 
 
 def run(model: Path, quick: bool, voice_set: str = "standard",
