@@ -316,7 +316,8 @@ def cached_speech(cache: Path, quick: bool, voice_set: str = "standard",
     """The held-out speech from `cache` when it was synthesised by the same code and options, else
     synthesised and written there: judging several candidates (each against the shipped model) then
     synthesises once. Audio is kept as the 16-bit samples the decoders are fed (clipped and truncated
-    as they do it), so a cached run hears exactly what a fresh one would."""
+    as they do it), so a cached run hears exactly what a fresh one would; stored as plain fields, so
+    the file loads whether bench.accuracy ran as a script (`-m`) or was imported."""
     import pickle
     key = speech_key(quick, voice_set, condition_sets)
     if cache.exists():
@@ -328,13 +329,13 @@ def cached_speech(cache: Path, quick: bool, voice_set: str = "standard",
         else:
             if stored.get("key") == key:
                 print(f"held-out speech from {cache}")
-                return _map_audio(stored["speech"], _float32)
+                return _map_audio(HeldOutSpeech(**stored["speech"]), _float32)
             print(f"{cache} was synthesised by other code or options; synthesising again", file=sys.stderr)
     ts = synthesize(quick, voice_set, condition_sets)
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_name(cache.name + ".part")
     with tmp.open("wb") as f:
-        pickle.dump({"key": key, "speech": _map_audio(ts, _pcm)}, f, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump({"key": key, "speech": vars(_map_audio(ts, _pcm))}, f, protocol=pickle.HIGHEST_PROTOCOL)
     tmp.replace(cache)
     return ts
 

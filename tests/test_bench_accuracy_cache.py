@@ -36,6 +36,7 @@ def test_cached_speech_is_what_the_decoder_would_have_heard(tmp_path: Path, real
     first = acc.cached_speech(cache, True, "standard", ("noise",))
     again = acc.cached_speech(cache, True, "standard", ("noise",))
     assert len(made) == 1 and cache.exists()
+    assert b"HeldOutSpeech" not in cache.read_bytes()     # plain fields: loads under `-m` and imported alike
     assert first is real_speech
     assert [i[:3] for i in again.items] == [i[:3] for i in real_speech.items]
     assert any(np.abs(x).max() > 32767 for *_, x in real_speech.items)     # the clipping case is exercised
