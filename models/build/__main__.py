@@ -643,6 +643,10 @@ class RecipeRepr(str):
 
 CHECKPOINT = "checkpoint.pt"        # in OUT.work/: the network after its last finished training stage
 CHECKPOINT_INFO = "checkpoint.json"   # which build and stage it belongs to (readable without torch)
+# in OUT.work/: the network after the cross-entropy stages, kept when the MMI stage replaces CHECKPOINT.
+# Copied to another build's OUT.work/checkpoint.pt, it starts a variant that differs only in its MMI
+# stage or tuning grid (cross_entropy_key) at its MMI stage with --resume (models/README.md, Rebuild)
+CE_CHECKPOINT = "cross_entropy.pt"
 
 
 def training_key(recipe: Recipe, seed: int, jobs) -> str:
@@ -650,6 +654,21 @@ def training_key(recipe: Recipe, seed: int, jobs) -> str:
     the build it came from."""
     key = (RecipeRepr(recipe_repr(recipe)), seed, [job_key(j) for j in jobs])
     return hashlib.sha256(repr(key).encode()).hexdigest()
+
+
+# Recipe fields only the development set and the tuner read (build): a recipe that differs from
+# another only in these and in its MMI stage trains the same cross-entropy network from the same speech.
+TUNING_FIELDS = ("dev_utterances", "rejection_floor", "prior_scales", "phrase_costs", "unk_costs",
+                 "next_phrase_costs", "dev_competing")
+
+
+def cross_entropy_key(recipe: Recipe, seed: int, jobs) -> str:
+    """The training key of the cross-entropy stages alone: the recipe with no MMI stage and the
+    tuning fields at fixed values, so a variant of a recipe that only changes its MMI stage or its
+    tuning grid resumes from the other's cross-entropy checkpoint (~45 min of training for recipe 16)
+    instead of training it again."""
+    fixed = replace(recipe, mmi=None, **{f: getattr(FULL, f) for f in TUNING_FIELDS})   # any fixed values
+    return training_key(fixed, seed, jobs)
 
 
 def save_checkpoint(work: Path, key: str, stage: int, model, labels: list[np.ndarray],
@@ -665,9 +684,12 @@ def save_checkpoint(work: Path, key: str, stage: int, model, labels: list[np.nda
     (work / CHECKPOINT_INFO).write_text(json.dumps({"key": key, "stage": stage}) + "\n")
 
 
-def load_checkpoint(work: Path, key: str, model, rng: np.random.Generator) -> tuple[int, list[np.ndarray] | None]:
+def load_checkpoint(work: Path, key: str, model, rng: np.random.Generator, ce_key: str | None = None,
+                    ce_stages: int = 0) -> tuple[int, list[np.ndarray] | None]:
     """Restore a checkpoint of this same build into `model` and `rng`; (stages done, labels), or
-    (0, None) when there is none. One from another recipe, seed or speech is refused, not used."""
+    (0, None) when there is none. One saved under `ce_key` (cross_entropy_key) is this build's too
+    when it holds at most `ce_stages` stages (cross-entropy only). One from another recipe, seed or
+    speech is refused, not used."""
     path = work / CHECKPOINT
     if not path.exists():
         log(f"--resume: no checkpoint in {work}, training from the start")
@@ -677,7 +699,8 @@ def load_checkpoint(work: Path, key: str, model, rng: np.random.Generator) -> tu
         ck = torch.load(path, weights_only=False)
     except Exception as e:  # noqa: BLE001 - any unreadable file gets the same advice
         raise SystemExit(f"{path}: unreadable checkpoint ({e}); delete it or run without --resume")
-    if ck.get("key") != key:
+    same_ce = ce_key is not None and ck.get("key") == ce_key and int(ck.get("stage", 0)) <= ce_stages
+    if ck.get("key") != key and not same_ce:
         raise SystemExit(f"{path} was saved by a build with another recipe, seed or training speech; "
                          "delete it or run without --resume")
     model.load_state_dict(ck["model"])
@@ -734,9 +757,10 @@ def train(recipe: Recipe, seed: int, jobs, lex: Lexicon, pdf: dict[str, int], ph
     with clock.stage("features and flat start"):
         ts = training_set(recipe, speech, lex, pdf)
     key = training_key(recipe, seed, jobs)
+    ce_key = cross_entropy_key(recipe, seed, jobs)       # the cross-entropy stages' checkpoints
     if recipe.body is not None:
         with clock.stage("body features"):
-            body_training_features(ts, work, key, resume)
+            body_training_features(ts, work, ce_key, resume)
     utts, feats, labels, cmvn = ts.utts, ts.feats, ts.labels, ts.cmvn
     hours = sum(len(f) for f in ts.raw_feats) / 360000
     log(f"training data: {len(utts)} utterances, {hours:.2f} h")
@@ -746,7 +770,7 @@ def train(recipe: Recipe, seed: int, jobs, lex: Lexicon, pdf: dict[str, int], ph
     model = new_network(recipe, len(phones), ts, seed)
     done = 0
     if resume:
-        done, saved_labels = load_checkpoint(work, key, model, np_rng)
+        done, saved_labels = load_checkpoint(work, key, model, np_rng, ce_key, len(recipe.epochs))
         if done:
             labels = saved_labels
             log(f"resuming after training stage {done} of {len(recipe.epochs) + (recipe.mmi is not None)} "
@@ -762,10 +786,12 @@ def train(recipe: Recipe, seed: int, jobs, lex: Lexicon, pdf: dict[str, int], ph
             train_epochs(model, ts.inputs, labels, epochs, recipe.train, np_rng, (lr0, lr0 * 0.1),
                          desc=f"train stage {stage + 1}/{len(recipe.epochs)}", transform=ts.transform,
                          prepadded=ts.prepadded)
-            save_checkpoint(work, key, stage + 1, model, labels, np_rng)
+            save_checkpoint(work, ce_key, stage + 1, model, labels, np_rng)
     counts = np.bincount(np.concatenate(labels), minlength=len(phones)).astype(np.float64)
     raw_priors = floored_priors(counts)
     if recipe.mmi is not None and done <= len(recipe.epochs):
+        if (work / CHECKPOINT).exists():   # kept past the MMI stage: a variant's --resume starts from it
+            shutil.copyfile(work / CHECKPOINT, work / CE_CHECKPOINT)
         m = recipe.mmi
         with clock.stage("discriminative (MMI)"):
             extra = discriminative_loss(m, ts, list(phrases), intent_of or {}, lex, pdf, list(garbage), raw_priors,
