@@ -256,6 +256,24 @@ class HeldOutSpeech:
     wrapped: list[tuple[str, str, str, np.ndarray]]   # condition, text, intent, audio
 
 
+# Answers a patient may well say that the spoken vocabulary can leave out: minimal pairs told apart
+# by one short word ("i do"/"i don't"), typed only where a built-in model was not trusted to hear the
+# difference (dialog/vocabulary.yaml). The held-out voices say them under every condition whether the
+# vocabulary speaks them or not, so models built with either vocabulary are judged on the same audio:
+# one the model's vocabulary leaves out must be re-asked or understood, never swapped.
+OUTSIDE_ANSWERS: dict[str, str] = {"i do": "yes", "i don't": "no", "i have": "yes", "i haven't": "no",
+                                   "i think so": "yes", "i don't think so": "no"}
+
+
+def heldout_answers(vocab) -> dict[str, str]:
+    """Everything the held-out voices say as an answer or command, with its intent: the spoken
+    phrases (phrase_intents) and OUTSIDE_ANSWERS."""
+    spoken = phrase_intents(vocab)
+    clash = {t for t, i in OUTSIDE_ANSWERS.items() if spoken.get(t, i) != i}
+    assert not clash, f"OUTSIDE_ANSWERS gives {sorted(clash)} another intent than the vocabulary"
+    return spoken | OUTSIDE_ANSWERS
+
+
 def phrase_intents(vocab) -> dict[str, str]:
     """Each spoken phrase's intent; the spoken corrections ("no, i mean yes") as "correction"."""
     phrase_intent = {p: i for i, ps in vocab.phrases.items() for p in ps}
@@ -266,9 +284,10 @@ def phrase_intents(vocab) -> dict[str, str]:
 
 def synthesize(quick: bool, voice_set: str = "standard",
                condition_sets: tuple[str, ...] = tuple(CONDITION_SETS)) -> HeldOutSpeech:
-    """Every phrase, OOV word and wrapped answer by every held-out voice, under every condition."""
+    """Every phrase (and OUTSIDE_ANSWERS), OOV word and wrapped answer by every held-out voice, under
+    every condition."""
     vocab = load_vocabulary()
-    phrase_intent = phrase_intents(vocab)
+    phrase_intent = heldout_answers(vocab)
     phrases = sorted(phrase_intent)
     voices = heldout_voices(quick, voice_set)
     if not voices:
@@ -305,7 +324,7 @@ def speech_key(quick: bool, voice_set: str, condition_sets: tuple[str, ...]) -> 
     """A digest of everything `synthesize` depends on besides the installed voices themselves."""
     import hashlib
     h = hashlib.sha256(json.dumps([quick, voice_set, sorted(condition_sets),
-                                   sorted(phrase_intents(load_vocabulary())), WRAPPED_ANSWERS]).encode())
+                                   sorted(heldout_answers(load_vocabulary())), WRAPPED_ANSWERS]).encode())
     for f in SPEECH_SOURCES:
         h.update(f.read_bytes())
     return h.hexdigest()
@@ -363,7 +382,9 @@ def run(model: Path, quick: bool, voice_set: str = "standard",
 def score(model: Path, ts: HeldOutSpeech) -> dict:
     """What `model` makes of the test set: the JSON `bench.accuracy` writes."""
     interpret = dialog_interpreter()
-    phrase_intent = phrase_intents(load_vocabulary())
+    vocab = load_vocabulary()
+    phrase_intent = phrase_intents(vocab)           # what the model's vocabulary speaks
+    said_intent = heldout_answers(vocab)             # and what the voices said besides (OUTSIDE_ANSWERS)
     items, spoken, wrapped = ts.items, ts.spoken, ts.wrapped
     t0 = time.time()
     hyps = decode_many(model, [a for *_, a in items] + [a for *_, a in wrapped])
@@ -381,6 +402,7 @@ def score(model: Path, ts: HeldOutSpeech) -> dict:
     errors = []                 # every phrase not recognised exactly
     oov_accepted = []           # every out-of-vocabulary word taken as something the dialog acts on
     swaps: dict[tuple[str, str], int] = defaultdict(int)     # (said, heard) for every yes<->no confusion
+    outside: list[tuple[str, str, str, str]] = []             # condition, said, intent, heard
     for (voice, cond, ref, _), said, hyp in zip(items, spoken, hyps):
         engine = voice.split(":")[0]
         if ref == "[unk]":
@@ -391,6 +413,9 @@ def score(model: Path, ts: HeldOutSpeech) -> dict:
             if it not in ("not_understood", "nothing_heard"):
                 oov_accepted_as[it] += 1
                 oov_accepted.append({"voice": voice, "condition": cond, "said": said, "hyp": hyp, "intent": it})
+            continue
+        if ref not in phrase_intent:        # an answer this vocabulary leaves out (OUTSIDE_ANSWERS)
+            outside.append((cond, ref, said_intent[ref], hyp))
             continue
         ok = hyp == ref
         if phrase_intent[ref] != "correction":
@@ -410,10 +435,12 @@ def score(model: Path, ts: HeldOutSpeech) -> dict:
     # The same yes/no answers as the product hears them on a safety question: a swap heard with
     # confidence below CONFIRM_BELOW is read back ("You said no, is that right?"), not accepted.
     yn_items = [(ref, phrase_intent[ref], a) for (_, _, ref, a) in items
-                if ref != "[unk]" and phrase_intent[ref] in ("yes", "no")]
-    yn_conds = [cond for (_, cond, ref, _) in items if ref != "[unk]" and phrase_intent[ref] in ("yes", "no")]
+                if phrase_intent.get(ref) in ("yes", "no")]
+    yn_conds = [cond for (_, cond, ref, _) in items if phrase_intent.get(ref) in ("yes", "no")]
     yn_wrapped = [(t, w, a) for (_, t, w, a) in wrapped if w in ("yes", "no")]
-    turns = product_turns(model, [a for *_, a in yn_items + yn_wrapped])
+    yn_outside = [(ref, said_intent[ref], a) for (_, _, ref, a) in items
+                  if ref != "[unk]" and ref not in phrase_intent and said_intent[ref] in ("yes", "no")]
+    turns = product_turns(model, [a for *_, a in yn_items + yn_wrapped + yn_outside])
     heard_turns = [(said, want, text, conf) for (said, want, _), (text, conf) in zip(yn_items, turns)]
     product = tally_turns(heard_turns, interpret)
     product["per_condition"] = {
@@ -424,6 +451,10 @@ def score(model: Path, ts: HeldOutSpeech) -> dict:
     wrapped_score["as_product_turns"] = tally_turns(
         [(said, want, text, conf) for (said, want, _), (text, conf) in zip(yn_wrapped, turns[len(yn_items):])],
         interpret)
+    outside_score = score_wrapped(outside, interpret)
+    outside_score["as_product_turns"] = tally_turns(
+        [(said, want, text, conf) for (said, want, _), (text, conf)
+         in zip(yn_outside, turns[len(yn_items) + len(yn_wrapped):])], interpret)
     mean = lambda xs: float(np.mean(xs)) if xs else float("nan")  # noqa: E731
     yn_total = yes_no["yes_total"] + yes_no["no_total"]
     summary = {
@@ -439,7 +470,7 @@ def score(model: Path, ts: HeldOutSpeech) -> dict:
         "model_recipe": load_manifest(model).get("recipe_version") if (model / MANIFEST).exists() else None,
         "voice_set": ts.voice_set,
         "heldout_voices": ts.voices,
-        "phrases": len(ts.phrases), "oov_words": ts.oov,
+        "phrases": sum(p in phrase_intent for p in ts.phrases), "oov_words": ts.oov,
         "utterances": len(items), "audio_seconds": round(audio_s, 1),
         "decode_seconds": round(t_decode, 1), "real_time_factor": round(t_decode * 2 / audio_s, 4),
         "summary": summary, "goals": GOALS,
@@ -454,6 +485,8 @@ def score(model: Path, ts: HeldOutSpeech) -> dict:
         "errors": errors,
         "oov_accepted": oov_accepted,
         "wrapped_answers": wrapped_score,
+        # OUTSIDE_ANSWERS this vocabulary does not speak: understood, re-asked, or another intent
+        "outside_answers": outside_score,
     }
 
 
@@ -537,6 +570,14 @@ def print_table(r: dict) -> None:
             print(f"  the yes/no ones as product turns: {t['accepted_right']} of {t['answers']} accepted right, "
                   f"{t['read_back']} read back, {t['not_taken']} re-asked; swaps {t['swaps_accepted']} accepted, "
                   f"{t['swaps_read_back']} read back")
+    o = r.get("outside_answers")
+    if o and o["per_text"]:
+        t = o["as_product_turns"]
+        print(f"answers the vocabulary leaves out ({', '.join(sorted(o['per_text']))}), all conditions: "
+              + ", ".join(f"{c} {100 * a:.1f}% right ({100 * o['not_taken'][c]:.1f}% re-asked)"
+                          for c, a in o["intent_accuracy"].items() if c in ("clean", "10dB", "babble10dB"))
+              + f"; as product turns {t['accepted_right']} of {t['answers']} accepted right, {t['not_taken']} "
+              f"re-asked; swaps {t['swaps_accepted']} accepted, {t['swaps_read_back']} read back")
     print(f"goals: clean >= {100 * GOALS['clean']:g}%, 10 dB noise >= {100 * GOALS['10dB']:g}%, 10 dB babble >= "
           f"{100 * GOALS['babble10dB']:g}%, OOV rejection >= {100 * GOALS['oov_rejection']:g}%, yes<->no <= "
           f"{100 * GOALS['yes_no_confusion_max']:g}%, swaps accepted as product turns {GOALS['swaps_accepted_max']}; "

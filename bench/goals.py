@@ -77,8 +77,11 @@ def heldout_rows(a: dict | None) -> list[Row]:
         else:
             rows.append(Row(f"held-out voices, phrases {label}", "not measured", "", None))
     p = a["yes_no_as_product_turns"]
-    rows.append(Row("yes<->no swaps accepted as product turns", f"{p['swaps_accepted']} of {p['answers']}", "0",
-                    p["swaps_accepted"] == 0))
+    o = (a.get("outside_answers") or {}).get("as_product_turns") or {"swaps_accepted": 0, "answers": 0}
+    swaps, answers = p["swaps_accepted"] + o["swaps_accepted"], p["answers"] + o["answers"]
+    rows.append(Row("yes<->no swaps accepted as product turns" + (" (with answers the vocabulary leaves out)"
+                                                                  if o["answers"] else ""),
+                    f"{swaps} of {answers}", "0", swaps == 0))
     return rows
 
 

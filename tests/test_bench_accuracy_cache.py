@@ -68,3 +68,58 @@ def test_a_damaged_cache_is_synthesised_again_not_trusted(tmp_path: Path, real_s
     assert len(made) == 2 and again is real_speech
     assert f"{cache}: unreadable" in capsys.readouterr().err
     assert not cache.with_name(cache.name + ".part").exists()
+
+
+def _vocabulary_with_the_pair_typed(tmp_path: Path) -> Path:
+    """dialog/vocabulary.yaml with "i think so" / "i don't think so" moved to the typed phrases."""
+    from models.build.corpus import VOCABULARY_YAML
+    head, sep, text = VOCABULARY_YAML.read_text().partition("\nintents:")
+    for phrase in ('"i think so"', '"i don\'t think so"'):
+        assert text.count(phrase) == 1
+    text = head + sep + text.replace(',\n             "i think so"]', "]").replace('"not really", "i don\'t think so", ', '"not really", ')
+    text = text.replace('"i agree"]', '"i agree", "i think so"]').replace('typed: ["i don\'t", ', 'typed: ["i don\'t think so", "i don\'t", ')
+    out = tmp_path / "vocabulary.yaml"
+    out.write_text(text)
+    return out
+
+
+def test_answers_the_vocabulary_leaves_out_are_heard_whichever_vocabulary_built_the_model(tmp_path: Path,
+                                                                                            monkeypatch) -> None:
+    """The held-out voices say the minimal pairs whether the vocabulary speaks them or not, so a model
+    built with the pair typed only is judged on the same cached audio as one that speaks it."""
+    from models.build.corpus import load_vocabulary
+    shipped = load_vocabulary()
+    typed = load_vocabulary(_vocabulary_with_the_pair_typed(tmp_path))
+    assert "i think so" in acc.phrase_intents(shipped) and "i think so" not in acc.phrase_intents(typed)
+    assert acc.heldout_answers(shipped) == acc.heldout_answers(typed)
+    key = acc.speech_key(True, "standard", ("noise",))
+    monkeypatch.setattr(acc, "load_vocabulary", lambda *a, **k: typed)
+    assert acc.speech_key(True, "standard", ("noise",)) == key
+
+
+def test_an_answer_the_vocabulary_leaves_out_is_scored_apart_and_as_a_product_turn(tmp_path: Path,
+                                                                                    monkeypatch) -> None:
+    """Real espeak speech decoded by the shipped model: "i do" / "i don't" (typed only) are scored as
+    answers outside the vocabulary (understood, re-asked or swapped), not as phrases it failed on."""
+    from models.answer_model import MODEL_DIR
+    texts = ["yes", "i do", "i don't", "i think so"]
+    rng = np.random.default_rng(5)
+    waves = synth_many(Voice("espeak", "en-us"), texts)
+    items = [("espeak:en-us", "clean", t, eval_condition(rng, x, None)) for t, x in zip(texts, waves)]
+    ts = acc.HeldOutSpeech("standard", ["espeak:en-us"], sorted(texts), [], items, texts, [])
+    r = acc.score(MODEL_DIR, ts)
+    o = r["outside_answers"]
+    assert set(o["per_text"]) == {"i do", "i don't"} and set(r["per_phrase"]) == {"yes", "i think so"}
+    assert r["phrases"] == 2 and r["yes_no_as_product_turns"]["answers"] == 2
+    t = o["as_product_turns"]
+    assert t["answers"] == 2
+    assert t["accepted_right"] + t["read_back"] + t["swaps_accepted"] + t["swaps_read_back"] + t["not_taken"] == 2
+    # the same audio judged with the pair typed only: "i think so" moves out of the phrases
+    typed = tmp_path / "typed"
+    typed.mkdir()
+    from models.build.corpus import load_vocabulary
+    v = load_vocabulary(_vocabulary_with_the_pair_typed(typed))
+    monkeypatch.setattr(acc, "load_vocabulary", lambda *a, **k: v)
+    r2 = acc.score(MODEL_DIR, ts)
+    assert set(r2["outside_answers"]["per_text"]) == {"i do", "i don't", "i think so"}
+    assert r2["outside_answers"]["as_product_turns"]["answers"] == 3 and r2["phrases"] == 1
