@@ -5,11 +5,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-
-from models.build.__main__ import (RECIPES, ROOM, cross_entropy_key, load_checkpoint,  # noqa: E402
-                                   save_checkpoint, training_key)
+from models.build.__main__ import RECIPES, ROOM, cross_entropy_key, load_checkpoint, save_checkpoint, training_key
 
 JOBS: list = []
 
