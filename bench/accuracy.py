@@ -439,7 +439,7 @@ def score(model: Path, ts: HeldOutSpeech) -> dict:
     yn_conds = [cond for (_, cond, ref, _) in items if phrase_intent.get(ref) in ("yes", "no")]
     yn_wrapped = [(t, w, a) for (_, t, w, a) in wrapped if w in ("yes", "no")]
     yn_outside = [(ref, said_intent[ref], a) for (_, _, ref, a) in items
-                  if ref != "[unk]" and ref not in phrase_intent and said_intent[ref] in ("yes", "no")]
+                  if ref not in phrase_intent and said_intent.get(ref) in ("yes", "no")]
     turns = product_turns(model, [a for *_, a in yn_items + yn_wrapped + yn_outside])
     heard_turns = [(said, want, text, conf) for (said, want, _), (text, conf) in zip(yn_items, turns)]
     product = tally_turns(heard_turns, interpret)
