@@ -164,3 +164,41 @@ def test_wrapped_answers_are_references_only_where_the_loops_have_fillers() -> N
     assert off[:3] == [D.SKIP] * 3 and off[3].start[0] == 10.0  # as before the option existed
     assert D.answer_intents(utts, PHRASES, INTENT_OF, ("yes", "no"), FILLERS) == ["yes", "no", None, "no"]
     assert D.answer_intents(utts, PHRASES, INTENT_OF, ("yes", "no")) == [None, None, None, "no"]
+
+
+def test_the_rival_term_has_its_own_margin_and_weight() -> None:
+    """`MmiConfig.rival_boost` / `rival_weight` scale only the yes<->no term: a "yes" scored against the
+    "no" loop (a network that hears it more as "no" than as "yes", so the term acts)."""
+    import torch
+    cfg = D.MmiConfig(phrase_cost=1.0, next_phrase_cost=8.0, separate=("yes", "no"))
+    intent_of = {"yes": "yes", "no": "no"}
+    priors = np.full(len(UNITS), 1.0 / len(UNITS))
+    comp = D.make_competition(["yes", "no"], PRONS, PDF, ["b", "k"], priors, cfg, intent_of)
+    assert set(comp.rivals) == {"yes", "no"}
+    torch.manual_seed(0)
+    frames = 12
+    logp = torch.log_softmax(torch.randn(1, frames, len(UNITS)), -1)
+    ref = D.chain_graph([PDF["sil"], PDF["yes#0"], PDF["yes#1"], PDF["yes#2"], PDF["sil"]],
+                        [True, False, False, False, True], cost=1.0)
+
+    def loss(intents=("yes",), **kw) -> float:
+        return float(D.mmi_loss(logp, [frames], [ref], comp, boost=3.0, viterbi=True,
+                                intents=None if intents is None else list(intents), **kw))
+
+    without = loss(rival_weight=0.0)
+    one, three = loss(), loss(rival_weight=3.0)
+    assert one > without                                     # the rival term acts on this utterance
+    assert math.isclose(three - without, 3 * (one - without), rel_tol=1e-5)
+    assert loss(rival_boost=3.0) == one                       # None: the rival margin is `boost`
+    assert loss(rival_boost=12.0) > one                       # a wider margin costs more
+    assert loss(intents=None, rival_weight=3.0) == loss(intents=None)   # no separated intent: no rival term
+
+
+def test_mmi_fields_added_later_stay_out_of_the_repr_at_their_defaults() -> None:
+    """Training keys hash the recipe's repr: the builds keyed before `rival_boost` / `rival_weight`
+    existed keep their keys (tests/test_models_body_build.py pins two)."""
+    plain = repr(D.MmiConfig(epochs=1, separate=("yes", "no")))
+    assert "rival" not in plain and plain.startswith("MmiConfig(epochs=1, weight=1.0, boost=3.0,")
+    assert plain.endswith("separate=('yes', 'no'), filler_cost=None)")
+    assert repr(D.MmiConfig(rival_weight=3.0)).endswith("filler_cost=None, rival_weight=3.0)")
+    assert "rival_boost=12.0" in repr(D.MmiConfig(rival_boost=12.0))

@@ -36,7 +36,7 @@ graph has no HMM transition probabilities (libvosk adds none): only the costs in
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -276,12 +276,14 @@ class Competition:
 
 
 def mmi_loss(logp, lengths, refs: list[LoopGraph | None], comp: Competition, boost: float, viterbi: bool = False,
-             intents: list[str | None] | None = None):
+             intents: list[str | None] | None = None, rival_boost: float | None = None, rival_weight: float = 1.0):
     """Boosted MMI of each utterance against the phrase and garbage loops (module docstring), summed.
     refs[b]: the reference chain of an answer, or None for unknown speech; intents[b]: the answer's
     separated intent (a key of comp.rivals), whose rival loop it must beat too, or None. With
     `viterbi`, every score is its best path's, as the decoder decides (the forward sum over the
-    garbage loop also counts its many segmentations of the same speech, which the decoder never adds up)."""
+    garbage loop also counts its many segmentations of the same speech, which the decoder never adds up).
+    The rival term has its own margin (`rival_boost`, default `boost`) and weight (`rival_weight`):
+    a yes<->no swap costs the patient more than an answer asked again."""
     import torch
     loglik = logp.float() - comp.log_prior
     s_phr = forward_scores(loglik, lengths, comp.phrases, viterbi)
@@ -298,7 +300,8 @@ def mmi_loss(logp, lengths, refs: list[LoopGraph | None], comp: Competition, boo
             if pos:
                 sel = torch.tensor(pos)
                 s_riv = forward_scores(loglik[idx[sel]], [lengths[answer[k]] for k in pos], rival, viterbi)
-                total = total + (torch.logaddexp(s_ref[sel], s_riv + boost) - s_ref[sel]).sum()
+                margin = boost if rival_boost is None else rival_boost
+                total = total + rival_weight * (torch.logaddexp(s_ref[sel], s_riv + margin) - s_ref[sel]).sum()
     unknown = [b for b, r in enumerate(refs) if r is None]
     if unknown:
         idx = torch.tensor(unknown)
@@ -306,7 +309,7 @@ def mmi_loss(logp, lengths, refs: list[LoopGraph | None], comp: Competition, boo
     return total
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class MmiConfig:
     """The discriminative stage that follows cross-entropy training (`Recipe.mmi`).
 
@@ -325,6 +328,17 @@ class MmiConfig:
     separate: tuple[str, ...] = ()   # intents whose answers must also beat each other's phrases by `boost`
     filler_cost: float | None = None  # None: the loops have no fillers and wrapped answers are skipped;
     #                                   else the graph's fillers wrap phrases at this cost (Recipe.filler_cost)
+    rival_boost: float | None = None  # margin an answer must beat the other separated intents by (None: `boost`)
+    rival_weight: float = 1.0        # weight of that term against the phrase/garbage one
+
+    # Fields added after builds were keyed by this repr: left out of it at their defaults, so the
+    # training keys of recipes made before them (and the checkpoints of running builds) stay the same.
+    LATER_FIELDS = {"rival_boost": None, "rival_weight": 1.0}
+
+    def __repr__(self) -> str:
+        shown = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)
+                 if not (f.name in self.LATER_FIELDS and getattr(self, f.name) == self.LATER_FIELDS[f.name])]
+        return f"{type(self).__name__}({', '.join(shown)})"
 
 
 SKIP = "skip"
@@ -434,6 +448,7 @@ def extra_loss(refs: list, comp: Competition, cfg: MmiConfig, intents: list[str 
             return logp.new_zeros(())
         total = mmi_loss(logp[torch.tensor(sel)], [frames[k] for k in sel], [refs[batch[k]] for k in sel],
                          comp, cfg.boost, cfg.viterbi,
-                         None if intents is None else [intents[batch[k]] for k in sel])
+                         None if intents is None else [intents[batch[k]] for k in sel],
+                         cfg.rival_boost, cfg.rival_weight)
         return cfg.weight * total / sum(frames)
     return loss
