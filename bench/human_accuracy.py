@@ -53,11 +53,12 @@ WHISPER_TINY_EN = {"yes": (76, 77), "no": (20, 30)}
 TUNED_OR_TRAINED = ("hedgewars-", "asterisk")
 
 
-def product_turns(model: Path, paths: list[Path], pad_seconds: float = 0.5) -> list[str]:
+def product_turns(model: Path, paths: list[Path], pad_seconds: float = 0.5) -> list[tuple[str, float | None]]:
     """Each clip as one listening turn on a question, as bench.accuracy's product turns are heard.
     A patient answers into a room that was quiet before and after: many clips (the cut-out words
     above all) start on the word itself, and the listener's first block would then be taken for
-    the room's quiet, so each clip gets `pad_seconds` of quiet-room noise on each side."""
+    the room's quiet, so each clip gets `pad_seconds` of quiet-room noise on each side. Each turn is
+    (text, the recogniser's confidence): a safety answer below CONFIRM_BELOW is read back."""
     import numpy as np  # noqa: PLC0415
 
     from bench.accuracy import product_turns as turns  # noqa: PLC0415
@@ -68,7 +69,7 @@ def product_turns(model: Path, paths: list[Path], pad_seconds: float = 0.5) -> l
     def padded(x):
         return np.concatenate([rng.normal(0, 3.0, pad), x, rng.normal(0, 3.0, pad)]).astype(np.float32)
 
-    return [text for text, _ in turns(model, [padded(read_wav(p)) for p in paths])]
+    return turns(model, [padded(read_wav(p)) for p in paths])
 
 
 def speaker_group(speaker: str) -> str:
@@ -107,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import vosk  # noqa: PLC0415  (imported before anything that could load kaldifst)
 
+    from bench.accuracy import CONFIRM_BELOW  # noqa: PLC0415
     from bench.human_speech import Vocabulary  # noqa: PLC0415
     from dialog import interpret  # noqa: PLC0415
 
@@ -133,13 +135,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     vocab = Vocabulary.load()   # classify by today's spoken vocabulary, not the one at gathering time
     paths = [Path(c["path"]) if Path(c["path"]).is_absolute() else args.speech / c["path"] for c in clips]
-    hears = product_turns(args.model, paths) if args.as_product else (decode(model, p) for p in paths)
+    hears = (product_turns(args.model, paths) if args.as_product
+             else ((decode(model, p), None) for p in paths))
+    unconfirmed = 0    # other speech taken as yes/no sure enough to skip the read-back (product turns)
     fair: dict[str, list[int]] = defaultdict(lambda: [0, 0])    # yes/no right, total on untuned speakers
-    for clip, heard in zip(clips, hears):
+    for clip, (heard, confidence) in zip(clips, hears):
         got = interpret(heard).intent
         in_vocabulary, want, inside = vocab.classify(clip["transcript"])
         row = {"speaker": clip.get("speaker", ""), "said": clip["transcript"], "heard": heard, "got": got,
-               "path": clip["path"]}
+               "path": clip["path"]} | ({"confidence": confidence} if confidence is not None else {})
         if in_vocabulary:
             ok = got == want
             per_phrase[clip["transcript"]][0] += ok
@@ -163,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             if not rejected:
                 oov_taken_as[got] += 1
                 taken.append(row)
+                unconfirmed += got in ("yes", "no") and confidence is not None and confidence >= CONFIRM_BELOW
     elapsed = time.perf_counter() - started
 
     inv_ok = sum(a for a, _ in per_phrase.values())
@@ -190,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"yes<->no swaps:                {swaps}")
     print("other speech taken as:         " + (", ".join(f"{k} {v}" for k, v in sorted(oov_taken_as.items()))
                                                  or "nothing"))
+    if args.as_product:
+        print(f"other speech taken as yes/no and not read back (confidence >= {CONFIRM_BELOW}): "
+              f"{unconfirmed}/{oov[1]}")
     print("answers by speaker group:      " + ", ".join(f"{g} {a}/{b}" for g, (a, b) in sorted(per_group.items())))
     print(f"misses and other speech taken, clip by clip: \"misses\" and \"other_speech_taken\" in {args.out}")
     result = {
@@ -207,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         "heard_as": {k: dict(v) for k, v in heard_as.items()},
         "per_intent": per_intent,
         "oov_taken_as": dict(oov_taken_as),
+        # as product turns: other speech a safety question would take as yes/no without reading it back
+        "yes_no_taken_unconfirmed": unconfirmed if args.as_product else None,
         "per_speaker_group": {k: {"right": a, "total": b} for k, (a, b) in sorted(per_group.items())},
         "misses": misses,
         "other_speech_taken": taken,

@@ -63,6 +63,7 @@ def test_people_set_is_scored_per_intent_and_by_what_other_speech_became(tmp_pat
     assert r["oov_rejection"]["total"] == 2
     assert sum(r["oov_taken_as"].values()) == r["oov_rejection"]["total"] - r["oov_rejection"]["rejected"]
     assert r["yes_no_swaps"] == 0
+    assert r["yes_no_taken_unconfirmed"] is None              # one full-graph decode has no confidence
 
     assert main(["--speech", str(tmp_path), "--out", str(out), "--exclude-speakers", "ann"]) == 0
     r = json.loads(out.read_text())
@@ -84,3 +85,8 @@ def test_people_heard_as_product_turns_are_set_against_whisper(tmp_path: Path) -
     assert yn["total"] == 4 and yn["right"] == r["per_intent"]["yes"]["right"] + r["per_intent"]["no"]["right"]
     assert yn["whisper_tiny_en"]["yes"] == {"right": 76, "total": 77}
     assert yn["untuned_speakers"]["total"] == 4              # ann and mary: no build tuned on them
+    # other speech a safety question would take as yes/no without a read-back, from each turn's confidence
+    assert all("confidence" in row for row in r["other_speech_taken"])
+    assert r["yes_no_taken_unconfirmed"] == sum(row["got"] in ("yes", "no") and row["confidence"] >= 0.6
+                                                for row in r["other_speech_taken"])
+    assert all("confidence" in row for row in r["misses"] if row["heard"])
