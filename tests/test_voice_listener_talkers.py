@@ -112,3 +112,18 @@ def test_without_the_foreground_the_room_drowns_the_answer(turn, room) -> None:
     right = sum(interpret(turn(scene(x, room, 20.0, 1.5, rng)[0], off).hypothesis.text).intent == interpret(w).intent
                 for w, x in zip(words, synth_many(Voice("espeak", "en-us"), words)))
     assert right <= 2
+
+
+@pytest.mark.parametrize("snr", [25.0, 10.0])
+def test_a_turn_says_how_far_the_answer_stood_above_the_room(turn, snr) -> None:
+    """`Utterance.above_floor`: the foreground talker's level over the room's noise floor, here
+    steady noise `snr` dB below the answer's speech (what a read-back rule can weigh)."""
+    x = at_level(synth_many(Voice("espeak", "en-us"), ["no"])[0])
+    rng = np.random.default_rng(int(snr))
+    noise_rms = 3000 * 10 ** (-snr / 20)
+    lead, tail = rng.normal(0, noise_rms, RATE), rng.normal(0, noise_rms, RATE)
+    audio = np.concatenate([lead, x + rng.normal(0, noise_rms, len(x)), tail])
+    u = turn(audio, room=rng.normal(0, noise_rms, 2 * RATE))
+    assert u.heard and u.above_floor is not None
+    assert snr - 3.0 <= u.above_floor <= snr + 5.0, u.above_floor
+    assert turn(rng.normal(0, noise_rms, 2 * RATE), room=rng.normal(0, noise_rms, RATE)).above_floor is None

@@ -86,6 +86,7 @@ class Utterance:
     continues: bool = False  # the speech went on from the previous answer (see module doc)
     gap: float | None = None  # ... and the quiet between them on the patient's clock (None: unknown)
     level: float | None = None  # the foreground talker's level (dBFS, two blocks held), when heard
+    above_floor: float | None = None  # ... and how far above the room's noise floor it was (dB), when heard
 
     @property
     def heard(self) -> bool:
@@ -282,7 +283,8 @@ def listen(
         return Utterance(hyp, pos, speech_end(hyp) if heard else None, pos if heard else None, decided, why,
                          audio(), speech_start if heard else None, tuple(pauses) if heard else (),
                          continues and heard, gap if heard and continues else None,
-                         fg.level if heard else None)
+                         fg.level if heard else None,
+                         fg.level - floor.value if heard and fg.level is not None else None)
 
     def finish(why: str) -> Utterance:
         decided = time.monotonic()  # latency counts the final decode too
