@@ -25,6 +25,7 @@ APP_NAME = "massage-check"
 RANGES: dict[str, tuple[float, float]] = {
     "voice_tts_wpm": (120, 200),  # slower drags for everyone, faster is hard to follow for older patients
     "confidence_threshold": (0.0, 1.0),
+    "voice_read_back_below_db": (0.0, 40.0),   # above 40 dB every answer in any real room is read back
     "voice_tts_volume": (0.0, 1.0),
     "review_port": (1, 65535),
     "retention_days": (0, 36500),

@@ -114,16 +114,39 @@ def test_without_the_foreground_the_room_drowns_the_answer(turn, room) -> None:
     assert right <= 2
 
 
+def answer_in_noise(snr: float, word: str = "no") -> tuple[np.ndarray, np.ndarray]:
+    """An espeak answer at the patient's level over steady noise `snr` dB below it (1 s before and
+    after), and 2 s of that room as the kiosk heard it before the turn."""
+    x = at_level(synth_many(Voice("espeak", "en-us"), [word])[0])
+    rng = np.random.default_rng(int(snr))
+    noise_rms = 3000 * 10 ** (-snr / 20)
+    audio = np.concatenate([rng.normal(0, noise_rms, RATE), x + rng.normal(0, noise_rms, len(x)),
+                            rng.normal(0, noise_rms, RATE)])
+    return audio, rng.normal(0, noise_rms, 2 * RATE)
+
+
 @pytest.mark.parametrize("snr", [25.0, 10.0])
 def test_a_turn_says_how_far_the_answer_stood_above_the_room(turn, snr) -> None:
     """`Utterance.above_floor`: the foreground talker's level over the room's noise floor, here
-    steady noise `snr` dB below the answer's speech (what a read-back rule can weigh)."""
-    x = at_level(synth_many(Voice("espeak", "en-us"), ["no"])[0])
-    rng = np.random.default_rng(int(snr))
-    noise_rms = 3000 * 10 ** (-snr / 20)
-    lead, tail = rng.normal(0, noise_rms, RATE), rng.normal(0, noise_rms, RATE)
-    audio = np.concatenate([lead, x + rng.normal(0, noise_rms, len(x)), tail])
-    u = turn(audio, room=rng.normal(0, noise_rms, 2 * RATE))
+    steady noise `snr` dB below the answer's speech."""
+    audio, before = answer_in_noise(snr)
+    u = turn(audio, room=before)
     assert u.heard and u.above_floor is not None
     assert snr - 3.0 <= u.above_floor <= snr + 5.0, u.above_floor
-    assert turn(rng.normal(0, noise_rms, 2 * RATE), room=rng.normal(0, noise_rms, RATE)).above_floor is None
+    assert turn(before, room=before).above_floor is None          # the room alone: nothing heard
+
+
+def test_an_answer_near_the_rooms_noise_is_read_back(turn) -> None:
+    """Less than `read_back_below_db` (15 dB) above the room, an answer comes out doubtful, so a
+    safety question reads it back: that is where yes<->no swaps come at full confidence
+    (docs/model-findings.md, finding 58). Well above it, or with the rule off, it is taken."""
+    interpret = Interpreter(load_vocabulary())
+    loud, before = answer_in_noise(10.0)
+    near = turn(loud, room=before)
+    assert interpret(near.hypothesis.text).intent == "no"
+    assert near.hypothesis.confidence <= 0.3 < 0.6
+    off = turn(loud, ListenConfig(read_back_below_db=0.0), room=before)
+    assert off.hypothesis.text == near.hypothesis.text and off.hypothesis.confidence >= 0.6
+    quiet, before = answer_in_noise(25.0)
+    clear = turn(quiet, room=before)
+    assert interpret(clear.hypothesis.text).intent == "no" and clear.hypothesis.confidence >= 0.6

@@ -46,6 +46,7 @@ class VoiceSettings:
             no_input_seconds=float(get("voice_no_input_seconds", 8.0)),
             end_silence=float(get("voice_end_silence", 0.3)),
             patient_silence=float(get("voice_patient_silence", 1.5)),
+            read_back_below_db=float(get("voice_read_back_below_db", 15.0)),
         )
         return cls(
             model=str(get("model", "answer-model")),

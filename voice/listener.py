@@ -26,6 +26,9 @@ start phrase or an answer), speech more than `talker_range_db` below their level
 (`talker_db`) does not open the gate: a far-away "yes" is not theirs, and an
 answer `quieter_db` below it comes out doubtful (confidence at most
 QUIETER_CONFIDENCE), so a safety question reads it back instead of taking it.
+So does an answer less than `read_back_below_db` above the room's noise floor
+(a loud room, talk or noise): that is where the speech model's yes<->no swaps
+are, at full confidence, and a read-back costs one turn.
 
 Speech already going on when listening starts, or (on a source that loses
 nothing between turns, a file) starting within `continuation_seconds` of the
@@ -68,6 +71,7 @@ class ListenConfig:
     louder_after_seconds: float = 0.5  # ... once the decoder has had this much of the others
     talker_range_db: float = 15.0  # speech this far below the patient's known level is someone else's
     quieter_db: float = 7.0  # an answer this far below the patient's known level is in doubt (read back)
+    read_back_below_db: float = 15.0  # an answer less than this above the room's noise floor is in doubt (0: never)
 
 
 @dataclass(frozen=True)
@@ -280,6 +284,8 @@ def listen(
         heard = bool(hyp.text)
         if heard and talker_db is not None and fg.level is not None and fg.level < talker_db - cfg.quieter_db:
             hyp = doubtful(hyp)
+        if heard and fg.level is not None and fg.level - floor.value < cfg.read_back_below_db:
+            hyp = doubtful(hyp)     # a loud room: where swaps happen (docs/model-findings.md, finding 58)
         return Utterance(hyp, pos, speech_end(hyp) if heard else None, pos if heard else None, decided, why,
                          audio(), speech_start if heard else None, tuple(pauses) if heard else (),
                          continues and heard, gap if heard and continues else None,
