@@ -155,7 +155,7 @@ def test_libvosk_computes_what_the_head_was_trained_on(body_model: Path, tmp_pat
     shutil.copytree(body_model / "conf", check / "conf")
     (check / "graph").mkdir()
     fst, words = kb.pdf_loop_graph(net.transitions.tid2pdf)
-    fst.write(str(check / "graph" / "HCLG.fst"))
+    (check / "graph" / "HCLG.fst").write_bytes(fst)
     (check / "graph" / "words.txt").write_text(words)
     model = vosk.Model(str(check))
     log_prior = np.log(net.priors)

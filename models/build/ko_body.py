@@ -877,24 +877,45 @@ def as_pcm16(samples: np.ndarray) -> np.ndarray:
     return np.clip(np.asarray(samples), -32768, 32767).astype(np.int16).astype(np.float32)
 
 
-def pdf_loop_graph(tid2pdf: np.ndarray):
+_PDF_LOOP = """
+import sys
+import numpy as np
+import kaldifst
+tid2pdf = np.load(sys.argv[1])
+fst = kaldifst.StdVectorFst()
+s = fst.add_state()
+fst.start = s
+fst.set_final(s, 0.0)
+seen = set()
+for tid in range(1, len(tid2pdf)):
+    p = int(tid2pdf[tid])
+    if p >= 0 and p not in seen:
+        seen.add(p)
+        fst.add_arc(s, kaldifst.StdArc(tid, p + 1, 0.0, s))
+kaldifst.arcsort(fst, sort_type="ilabel")
+fst.write(sys.argv[2])
+"""
+
+
+def pdf_loop_graph(tid2pdf: np.ndarray) -> tuple[bytes, str]:
     """A one-state HCLG.fst with one arc per pdf (its first transition-id), whose output word is the
     pdf + 1, all costs 0: libvosk's best path is then the best pdf of every output frame, its words
     name them ("p<pdf>") and its total score is the sum of the per-frame maxima of the network's
-    output. Returns (fst, words.txt text). A check of a network through libvosk, not a recogniser."""
-    import kaldifst
-    fst = kaldifst.StdVectorFst()
-    s = fst.add_state()
-    fst.start = s
-    fst.set_final(s, 0.0)
-    seen: set[int] = set()
-    for tid in range(1, len(tid2pdf)):
-        p = int(tid2pdf[tid])
-        if p >= 0 and p not in seen:
-            seen.add(p)
-            fst.add_arc(s, kaldifst.StdArc(tid, p + 1, 0.0, s))
-    kaldifst.arcsort(fst, sort_type="ilabel")
-    n = int(tid2pdf.max()) + 1
+    output. Returns (HCLG.fst bytes, words.txt text). A check of a network through libvosk, not a
+    recogniser. kaldifst writes it in a child process: it and libvosk each bundle OpenFst, and in
+    one process they corrupt each other's heap (the test suite aborted while collecting garbage,
+    at random; tests/graph_costs_probe.py)."""
+    import subprocess
+    import sys
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        np.save(Path(d) / "tid2pdf.npy", np.asarray(tid2pdf))
+        r = subprocess.run([sys.executable, "-c", _PDF_LOOP, str(Path(d) / "tid2pdf.npy"), str(Path(d) / "HCLG.fst")],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"writing the pdf-loop graph failed: {r.stderr[-2000:]}")
+        fst = (Path(d) / "HCLG.fst").read_bytes()
+    n = int(np.max(tid2pdf)) + 1
     return fst, "<eps> 0\n" + "".join(f"p{p} {p + 1}\n" for p in range(n))
 
 
@@ -903,8 +924,8 @@ def assemble_model_dir(dst: Path, final_mdl: bytes | None, src: Path | None = No
     """A libvosk model directory at `dst` from the package's (`src`): its conf files (mfcc.conf with
     --dither=0.0 appended when `dither0`, as the project's features have no dither), `final_mdl`
     (None: a link to the package's own), the package's ivector/ when `ivector`, and either the
-    package's lookahead graph (graph=None; links, nothing copied) or `graph` = (HCLG fst, words.txt
-    text) with a lattice beam of 0.5."""
+    package's lookahead graph (graph=None; links, nothing copied) or `graph` = (HCLG.fst bytes,
+    words.txt text: pdf_loop_graph) with a lattice beam of 0.5."""
     import shutil
     src = Path(src or package_model_dir())
     dst = Path(dst)
@@ -928,7 +949,7 @@ def assemble_model_dir(dst: Path, final_mdl: bytes | None, src: Path | None = No
     else:
         fst, words = graph
         (dst / "conf" / "model.conf").write_text(re.sub(r"--lattice-beam=\S+", "--lattice-beam=0.5", model_conf))
-        fst.write(str(dst / "graph" / "HCLG.fst"))
+        (dst / "graph" / "HCLG.fst").write_bytes(fst)
         (dst / "graph" / "words.txt").write_text(words)
     if ivector:
         os.symlink(src / "ivector", dst / "ivector")
