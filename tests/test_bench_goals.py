@@ -59,3 +59,18 @@ def test_stage_clock_adds_the_runs_of_one_build_and_a_new_build_starts_afresh(tm
     assert resumed.seconds == {"synthesis": 120.0, "training stage 1": 50.0, "training stage 2": 30.0}
     assert resumed.total == 200.0
     assert StageClock(tmp_path, fresh=True).seconds == {}
+
+
+def test_a_build_killed_while_writing_its_stage_times_still_resumes(tmp_path, capsys):
+    """Seen in the suite: the tiny build killed just as a stage ended left stage_seconds.json empty,
+    and --resume failed on it. The times are written whole and renamed; an unreadable file costs
+    the earlier times (said on stderr), never the resume."""
+    clock = StageClock(tmp_path, fresh=True)
+    clock.add("synthesis", 10.0)
+    assert not list(tmp_path.glob("*.part"))
+    (tmp_path / "stage_seconds.json").write_text("")
+    resumed = StageClock(tmp_path, fresh=False)
+    assert resumed.seconds == {}
+    assert "unreadable" in capsys.readouterr().err
+    resumed.add("training stage 2", 5.0)
+    assert StageClock(tmp_path, fresh=False).seconds == {"training stage 2": 5.0}

@@ -722,13 +722,18 @@ class StageClock:
         self.path = work / STAGE_SECONDS if work is not None else None
         self.seconds: dict[str, float] = {}
         if self.path is not None and not fresh and self.path.exists():
-            self.seconds = json.loads(self.path.read_text())
+            try:
+                self.seconds = {str(k): float(v) for k, v in json.loads(self.path.read_text()).items()}
+            except (ValueError, AttributeError) as e:   # timings only: a resume must not fail on them
+                log(f"{self.path}: unreadable ({e}); the earlier runs' stage times are lost, the build goes on")
 
     def add(self, name: str, seconds: float) -> None:
         self.seconds[name] = round(self.seconds.get(name, 0.0) + seconds, 1)
-        if self.path is not None:
+        if self.path is not None:   # written whole, then renamed: a build killed mid-write leaves the old file
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text(json.dumps(self.seconds, indent=1) + "\n")
+            tmp = self.path.with_name(self.path.name + ".part")
+            tmp.write_text(json.dumps(self.seconds, indent=1) + "\n")
+            tmp.replace(self.path)
 
     @contextlib.contextmanager
     def stage(self, name: str):
