@@ -114,6 +114,7 @@ def yes_no_items(ts) -> list[tuple[str, str, str, np.ndarray]]:
 def main(argv: list[str] | None = None) -> int:
     from bench.accuracy import CONFIRM_BELOW, cached_speech
     from models.answer_model import MODEL_DIR
+    from models.registry import ModelError, check_model_dir
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=MODEL_DIR)
     ap.add_argument("--speech-cache", type=Path, required=True,
@@ -121,9 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--thresholds", type=float, nargs="+", default=list(THRESHOLDS))
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "read_back.json")
     args = ap.parse_args(argv)
-    if not (args.model / "am" / "final.mdl").exists():
-        print(f"{args.model}: not a Vosk model directory (no am/final.mdl)", file=sys.stderr)
-        return 2
+    try:
+        check_model_dir(args.model)
+    except ModelError as e:
+        ap.error(str(e))
     turns = hear_turns(args.model, yes_no_items(cached_speech(args.speech_cache, quick=False)))
     rows = {x: tally(turns, x, CONFIRM_BELOW) for x in args.thresholds}
     print(f"model {args.model}: {len(turns)} yes/no answers as product turns (read back below confidence "

@@ -282,15 +282,15 @@ def listen(
 
     def utterance(hyp: Hypothesis, decided: float, why: str) -> Utterance:
         heard = bool(hyp.text)
-        if heard and talker_db is not None and fg.level is not None and fg.level < talker_db - cfg.quieter_db:
+        level = fg.level if heard else None
+        above = level - floor.value if level is not None else None
+        if level is not None and (
+                (talker_db is not None and level < talker_db - cfg.quieter_db)   # far below the patient
+                or above < cfg.read_back_below_db):     # a loud room: where swaps happen (finding 58)
             hyp = doubtful(hyp)
-        if heard and fg.level is not None and fg.level - floor.value < cfg.read_back_below_db:
-            hyp = doubtful(hyp)     # a loud room: where swaps happen (docs/model-findings.md, finding 58)
         return Utterance(hyp, pos, speech_end(hyp) if heard else None, pos if heard else None, decided, why,
                          audio(), speech_start if heard else None, tuple(pauses) if heard else (),
-                         continues and heard, gap if heard and continues else None,
-                         fg.level if heard else None,
-                         fg.level - floor.value if heard and fg.level is not None else None)
+                         continues and heard, gap if heard and continues else None, level, above)
 
     def finish(why: str) -> Utterance:
         decided = time.monotonic()  # latency counts the final decode too
