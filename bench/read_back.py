@@ -67,7 +67,7 @@ def _worker(args: tuple[str, list[np.ndarray]]) -> list[tuple[str, float | None,
     """bench.accuracy's product turn with the read-back rule off: (text, confidence, above_floor)."""
     import vosk
     vosk.SetLogLevel(-1)
-    from bench.accuracy import ROOM_HEARD_SECONDS
+    from bench.accuracy import ROOM_HEARD_SECONDS, _pcm
     from dialog.vocabulary import load_vocabulary as load_dialog_vocabulary
     from models.build.corpus import load_vocabulary
     from voice.app import meaning_of
@@ -82,7 +82,7 @@ def _worker(args: tuple[str, list[np.ndarray]]) -> list[tuple[str, float | None,
     block = int(BLOCK_SECONDS * 16000)
     out = []
     for x in args[1]:
-        pcm = np.clip(np.asarray(x), -32768, 32767).astype(np.int16)
+        pcm = _pcm(np.asarray(x))
         floor = NoiseFloor()
         for i in range(0, min(len(pcm), int(ROOM_HEARD_SECONDS * 16000)) - block + 1, block):
             floor.update(rms_dbfs(pcm[i:i + block].tobytes()))
